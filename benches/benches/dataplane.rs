@@ -1,1 +1,147 @@
-fn main() {}
+//! Hot-path benchmarks: established-flow DR forwarding (single and batch API, several table
+//! sizes) and the new-connection path (wlc scheduling plus table insert and expiry).
+//!
+//! `cargo bench -p lbcore-benches --bench dataplane`; `-- --test` runs each once (CI smoke).
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use lbcore::balancer::{Balancer, BalancerConfig, Frame, RxMeta, Verdict};
+use lbcore::service::{DestConfig, Sched, ServiceConfig};
+use lbcore::time::Instant;
+
+const LB_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const VIP: [u8; 4] = [192, 0, 2, 10];
+
+fn syn_or_ack(client: u32, port: u16, syn: bool) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], LB_MAC)
+        .ipv4(client.to_be_bytes(), VIP, 64)
+        .tcp(port, 80, 1, 64240);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut v = Vec::new();
+    // 64-byte frames: 14 + 20 + 20 + 10 bytes of payload.
+    b.write(&mut v, &[0u8; 10]).expect("Vec write");
+    v
+}
+
+fn balancer(capacity: usize, dests: u32, sched: Sched) -> Balancer<'static> {
+    let mut lb = Balancer::new(BalancerConfig {
+        conn_capacity: capacity,
+        mac: LB_MAC,
+        ..Default::default()
+    })
+    .expect("config");
+    let svc = lb
+        .add_service(ServiceConfig::tcp(IpAddr::V4(Ipv4Addr::from(VIP)), 80).scheduler(sched))
+        .expect("svc");
+    for i in 0..dests {
+        let rip = IpAddr::V4(Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8 + 1));
+        lb.add_dest(
+            svc,
+            DestConfig::new(rip, 80)
+                .weight(1 + (i % 3) as i32)
+                .direct_routing([2, 0, 0, 1, 0, i as u8]),
+        )
+        .expect("dest");
+    }
+    lb
+}
+
+fn flows(n: usize) -> Vec<(u32, u16)> {
+    (0..n)
+        .map(|i| {
+            (
+                0x0a80_0000 + (i as u32 >> 4),
+                1024 + (i as u16 & 0xf) * 3000 + (i >> 20) as u16,
+            )
+        })
+        .collect()
+}
+
+fn established(c: &mut Criterion) {
+    for &n in &[1_000usize, 65_536, 1_048_576] {
+        let mut lb = balancer(n + n / 8, 8, Sched::Wlc);
+        let fl = flows(n);
+        let now = Instant::from_secs(1);
+        for &(client, port) in &fl {
+            let mut f = Frame::copy_from(&syn_or_ack(client, port, true), RxMeta::ETHERNET).expect("fits");
+            assert!(matches!(lb.process(now, &mut f), Verdict::Forward(_)));
+        }
+        // Visit the flows in a scattered order so the table is not walked sequentially.
+        let order: Vec<usize> = (0..4096).map(|i| (i * 2_654_435_761usize) % n).collect();
+        let frames: Vec<Frame<[u8; 2048]>> = order
+            .iter()
+            .map(|&i| Frame::copy_from(&syn_or_ack(fl[i].0, fl[i].1, false), RxMeta::ETHERNET).expect("fits"))
+            .collect();
+        let mut g = c.benchmark_group(format!("dr_established/{n}_flows"));
+        g.throughput(Throughput::Elements(frames.len() as u64));
+        g.bench_function("single", |b| {
+            b.iter_batched_ref(
+                || frames.clone(),
+                |fs| {
+                    for f in fs.iter_mut() {
+                        black_box(lb.process(now, f));
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        let mut verdicts = vec![Verdict::Consumed; frames.len()];
+        g.bench_function("batch", |b| {
+            b.iter_batched_ref(
+                || frames.clone(),
+                |fs| {
+                    lb.process_batch(now, fs, &mut verdicts);
+                    black_box(&verdicts);
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.finish();
+    }
+}
+
+fn new_connections(c: &mut Criterion) {
+    let mut g = c.benchmark_group("new_connection");
+    for &(sched, dests) in &[
+        (Sched::Wlc, 8u32),
+        (Sched::Wlc, 64),
+        (Sched::Rr, 64),
+        (Sched::Mh, 64),
+    ] {
+        let mut lb = balancer(1 << 16, dests, sched);
+        let frames: Vec<Frame<[u8; 2048]>> = (0..4096u32)
+            .map(|i| {
+                Frame::copy_from(
+                    &syn_or_ack(0x0b00_0000 + i, 1024 + (i % 50_000) as u16, true),
+                    RxMeta::ETHERNET,
+                )
+                .expect("fits")
+            })
+            .collect();
+        let mut t = 1u64;
+        g.throughput(Throughput::Elements(frames.len() as u64));
+        g.bench_function(format!("{}_{dests}_dests", sched.name()), |b| {
+            b.iter_batched_ref(
+                || {
+                    // Start each round with an empty table: expire everything from the last.
+                    t += 1000;
+                    let _ = lb.expire(Instant::from_secs(t), 1 << 16);
+                    frames.clone()
+                },
+                |fs| {
+                    let now = Instant::from_secs(t);
+                    for f in fs.iter_mut() {
+                        black_box(lb.process(now, f));
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, established, new_connections);
+criterion_main!(benches);

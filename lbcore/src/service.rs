@@ -262,11 +262,19 @@ pub struct ServiceConfig {
 impl ServiceConfig {
     /// A TCP service on `vip:port` with the default scheduler (wlc).
     pub const fn tcp(vip: IpAddr, port: u16) -> Self {
-        Self::new(ServiceKey::Addr { proto: Protocol::Tcp, vip, port })
+        Self::new(ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            vip,
+            port,
+        })
     }
     /// A UDP service on `vip:port` with the default scheduler (wlc).
     pub const fn udp(vip: IpAddr, port: u16) -> Self {
-        Self::new(ServiceKey::Addr { proto: Protocol::Udp, vip, port })
+        Self::new(ServiceKey::Addr {
+            proto: Protocol::Udp,
+            vip,
+            port,
+        })
     }
     /// A firewall-mark service.
     pub const fn fwmark(family: Family, mark: u32) -> Self {
@@ -274,7 +282,13 @@ impl ServiceConfig {
     }
     /// A service with `key` and the defaults of `ipvsadm -A`: wlc, no flags, not persistent.
     pub const fn new(key: ServiceKey) -> Self {
-        ServiceConfig { key, sched: Sched::Wlc, flags: SchedFlags::NONE, persistence: None, one_packet: false }
+        ServiceConfig {
+            key,
+            sched: Sched::Wlc,
+            flags: SchedFlags::NONE,
+            persistence: None,
+            one_packet: false,
+        }
     }
     /// Sets the scheduler.
     pub const fn scheduler(mut self, sched: Sched) -> Self {
@@ -288,7 +302,10 @@ impl ServiceConfig {
     }
     /// Makes the service persistent with per-address granularity.
     pub const fn persistent(mut self, timeout: Duration) -> Self {
-        self.persistence = Some(Persistence { timeout, netmask: Netmask::host(self.key.family()) });
+        self.persistence = Some(Persistence {
+            timeout,
+            netmask: Netmask::host(self.key.family()),
+        });
         self
     }
     /// Sets the persistence granularity (only meaningful on a persistent service).
@@ -372,7 +389,15 @@ impl DestConfig {
     /// A destination with weight 1, no thresholds, forwarded by NAT (ipvsadm's default is DR,
     /// but DR needs a MAC, so we make the caller say so).
     pub const fn new(addr: IpAddr, port: u16) -> Self {
-        DestConfig { addr, port, weight: 1, u_threshold: 0, l_threshold: 0, forward: Forward::Nat, mac: None }
+        DestConfig {
+            addr,
+            port,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+            forward: Forward::Nat,
+            mac: None,
+        }
     }
     /// Sets the weight.
     pub const fn weight(mut self, weight: i32) -> Self {
@@ -411,9 +436,15 @@ mod tests {
     #[test]
     fn netmask_applies_per_family() {
         let a = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));
-        assert_eq!(Netmask::V4(0xffff_ff00).apply(a), IpAddr::V4(Ipv4Addr::new(10, 1, 2, 0)));
+        assert_eq!(
+            Netmask::V4(0xffff_ff00).apply(a),
+            IpAddr::V4(Ipv4Addr::new(10, 1, 2, 0))
+        );
         let b: IpAddr = "2001:db8:1:2::5".parse::<Ipv6Addr>().unwrap().into();
-        assert_eq!(Netmask::V6Prefix(48).apply(b), IpAddr::V6("2001:db8:1::".parse().unwrap()));
+        assert_eq!(
+            Netmask::V6Prefix(48).apply(b),
+            IpAddr::V6("2001:db8:1::".parse().unwrap())
+        );
         assert_eq!(Netmask::V6Prefix(0).apply(b), IpAddr::V6(Ipv6Addr::UNSPECIFIED));
         assert_eq!(Netmask::V4(0).apply(b), b);
     }
