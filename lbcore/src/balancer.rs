@@ -2197,3 +2197,81 @@ mod views {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The allocator-free path: a balancer over caller-provided storage (these tests also run
+    //! under `--no-default-features`).
+    use super::*;
+
+    fn syn_frame(buf: &mut [u8; 256], sport: u16) -> Frame<&mut [u8; 256]> {
+        // Ethernet + IPv4 + TCP SYN, 192.0.2.7:sport -> 192.0.2.10:80, checksums valid.
+        let mut p = [0u8; 54];
+        p[12] = 0x08;
+        p[14..34].copy_from_slice(&[
+            0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 7, 192, 0, 2, 10,
+        ]);
+        let c = crate::wire::checksum::checksum(&p[14..34]);
+        p[24..26].copy_from_slice(&c.to_be_bytes());
+        p[34..36].copy_from_slice(&sport.to_be_bytes());
+        p[36..38].copy_from_slice(&80u16.to_be_bytes());
+        p[46] = 0x50;
+        p[47] = 0x02;
+        p[48..50].copy_from_slice(&1024u16.to_be_bytes());
+        let start = crate::wire::HEADROOM;
+        buf[start..start + p.len()].copy_from_slice(&p);
+        Frame {
+            buf,
+            start,
+            len: p.len(),
+            meta: RxMeta::ETHERNET,
+        }
+    }
+
+    #[test]
+    fn works_over_caller_storage_without_an_allocator() {
+        let mut services: [Service; 2] = core::array::from_fn(|_| Service::default());
+        let mut conns = [Conn::EMPTY; 8];
+        let mut buckets = [0u32; 8];
+        let cfg = BalancerConfig::default();
+        let mut lb = Balancer::with_storage(cfg, &mut services, &mut conns, &mut buckets).unwrap();
+        let vip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+        let svc = lb
+            .add_service(ServiceConfig::tcp(vip, 80).scheduler(crate::service::Sched::Rr))
+            .unwrap();
+        let rs = [[2, 0, 0, 0, 0, 0xa], [2, 0, 0, 0, 0, 0xb]];
+        for (i, mac) in rs.iter().enumerate() {
+            let addr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8 + 1));
+            lb.add_dest(svc, DestConfig::new(addr, 80).direct_routing(*mac))
+                .unwrap();
+        }
+        let mut seen = [0usize; 2];
+        for sport in 1000..1010u16 {
+            let mut buf = [0u8; 256];
+            let mut f = syn_frame(&mut buf, sport);
+            let v = lb.process(Instant::from_secs(1), &mut f);
+            assert!(matches!(v, Verdict::Forward(_)), "{v:?}");
+            let mac = &f.data()[..6];
+            seen[rs.iter().position(|m| m == mac).unwrap()] += 1;
+        }
+        assert_eq!(seen, [5, 5]);
+        // Eight entries of capacity: the last two SYNs evicted older SYN_RECV entries.
+        assert_eq!(lb.conn_table().len(), 8);
+        assert_eq!(lb.counters().evicted, 2);
+        assert_eq!(lb.add_service(ServiceConfig::udp(vip, 53)).map(|_| ()), Ok(()));
+        assert_eq!(
+            lb.add_service(ServiceConfig::udp(vip, 54)),
+            Err(ConfigError::TooManyServices)
+        );
+    }
+
+    #[test]
+    fn drop_reason_indices_are_dense_and_named() {
+        for i in 0..DropReason::COUNT {
+            let r = DropReason::from_index(i).unwrap();
+            assert_eq!(r.index(), i);
+            assert!(!r.name().is_empty());
+        }
+        assert_eq!(DropReason::from_index(DropReason::COUNT), None);
+    }
+}

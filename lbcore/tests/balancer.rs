@@ -1026,3 +1026,229 @@ fn every_truncation_and_garbage_is_dropped_with_a_reason_never_a_panic() {
         "every drop has a reason counter"
     );
 }
+
+#[test]
+fn wrr_through_the_data_plane_picks_what_the_kernel_picks() {
+    let mut lb = lb();
+    let svc = lb
+        .add_service(ServiceConfig::tcp(ip("192.0.2.10"), 80).scheduler(Sched::Wrr))
+        .unwrap();
+    let mut names = std::collections::HashMap::new();
+    for (name, addr, w) in [('A', "10.0.0.1", 4), ('B', "10.0.0.2", 3), ('C', "10.0.0.3", 2)] {
+        names.insert(
+            lb.add_dest(
+                svc,
+                DestConfig::new(ip(addr), 80).weight(w).direct_routing(RS1_MAC),
+            )
+            .unwrap(),
+            name,
+        );
+    }
+    let picks: String = (0..3 + 9 * 3)
+        .map(|i| {
+            names[&fwd_dest(
+                send(
+                    &mut lb,
+                    t(1),
+                    &tcp("198.51.100.7", 1000 + i, "192.0.2.10", 80, SYN, b"", true),
+                    true,
+                )
+                .0,
+            )]
+        })
+        .collect();
+    assert_eq!(picks, format!("CBA{}", "ABACBACBA".repeat(3)));
+}
+
+#[test]
+fn ipvsadm_listings_of_a_running_balancer() {
+    let mut lb = lb();
+    let svc = lb
+        .add_service(
+            ServiceConfig::tcp(ip("172.27.9.100"), 81)
+                .scheduler(Sched::Wrr)
+                .persistent(Duration::from_secs(50)),
+        )
+        .unwrap();
+    lb.add_dest(
+        svc,
+        DestConfig::new(ip("172.27.9.91"), 81).direct_routing(RS1_MAC),
+    )
+    .unwrap();
+    lb.add_dest(
+        svc,
+        DestConfig::new(ip("172.27.9.92"), 81).direct_routing(RS2_MAC),
+    )
+    .unwrap();
+    let _ = send(
+        &mut lb,
+        t(10),
+        &tcp("192.0.2.1", 51234, "172.27.9.100", 81, SYN, b"", true),
+        true,
+    );
+    let _ = send(
+        &mut lb,
+        t(10),
+        &tcp("192.0.2.1", 51234, "172.27.9.100", 81, ACK, b"", true),
+        true,
+    );
+    let _ = send(
+        &mut lb,
+        t(10),
+        &tcp("192.0.2.77", 40000, "172.27.9.100", 81, SYN, b"", true),
+        true,
+    );
+    assert_eq!(
+        lbcore::render::list(&lb.table_info(), &lb.service_views()),
+        "IP Virtual Server version 1.2.1 (size=1024)\n\
+         Prot LocalAddress:Port Scheduler Flags\n  \
+         -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+         TCP  172.27.9.100:81 wrr persistent 50\n  \
+         -> 172.27.9.91:81               Route   1      1          0         \n  \
+         -> 172.27.9.92:81               Route   1      1          0         \n"
+    );
+    let mut conns = lbcore::render::list_conns(&lb.conn_views(t(12)));
+    // Entries come out in table order; sort the lines below the header for a stable comparison.
+    let mut lines: Vec<&str> = conns.lines().skip(2).collect();
+    lines.sort();
+    conns = format!("{}\n", lines.join("\n"));
+    assert_eq!(
+        conns,
+        "TCP 00:48  NONE        192.0.2.1:0        172.27.9.100:81    172.27.9.92:81\n\
+         TCP 00:48  NONE        192.0.2.77:0       172.27.9.100:81    172.27.9.91:81\n\
+         TCP 00:58  SYN_RECV    192.0.2.77:40000   172.27.9.100:81    172.27.9.91:81\n\
+         TCP 14:58  ESTABLISHED 192.0.2.1:51234    172.27.9.100:81    172.27.9.92:81\n"
+    );
+}
+
+#[test]
+fn rates_follow_the_ipvs_estimator() {
+    let mut lb = lb();
+    let svc = lb.add_service(ServiceConfig::udp(ip("192.0.2.10"), 53)).unwrap();
+    lb.add_dest(svc, DestConfig::new(ip("10.0.0.2"), 53)).unwrap();
+    lb.set_timeouts(Duration::ZERO, Duration::ZERO, Duration::from_secs(1));
+    // 100 new flows per second for two minutes of virtual time, one 29-byte datagram each.
+    let mut port = 1u16;
+    for ms in (0..120_000u64).step_by(10) {
+        let now = Instant::from_millis(ms);
+        let _ = send(
+            &mut lb,
+            now,
+            &udp("198.51.100.7", port, "192.0.2.10", 53, b"q", false),
+            false,
+        );
+        port = port.wrapping_add(1).max(1);
+        lb.expire(now, 64);
+    }
+    let r = lb.service_estimator(svc).unwrap().rates();
+    assert_eq!((r.cps, r.inpps, r.outpps), (100, 100, 0));
+    assert_eq!(r.inbps, 100 * 29);
+}
+
+#[test]
+fn icmp_errors_from_the_server_side_are_translated_for_fullnat() {
+    let (mut lb, vip, rip, lip) = nat_lb(false, true);
+    let c = "198.51.100.7";
+    let (_, out) = send(&mut lb, t(0), &tcp(c, 1000, vip, 80, SYN, b"", true), true);
+    let lport = decode(&out, true).sport;
+    // A router between us and the server: our packet LIP:lport -> RIP:8080 was too big.
+    let quoted = tcp(lip, lport, rip, 8080, SYN, b"", false);
+    let mut icmp = Vec::new();
+    etherparse::PacketBuilder::ethernet2(RS1_MAC, LB_MAC)
+        .ipv4([10, 0, 0, 254], [10, 0, 0, 100], 64)
+        .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+            etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
+        ))
+        .write(&mut icmp, &quoted)
+        .unwrap();
+    let (v, out) = send(&mut lb, t(1), &icmp, true);
+    assert!(matches!(v, Verdict::Forward(f) if f.next_hop == ip(c)), "{v:?}");
+    let p = etherparse::SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(outer)) = &p.net else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            IpAddr::V4(outer.header().source_addr()),
+            IpAddr::V4(outer.header().destination_addr())
+        ),
+        (ip(vip), ip(c)),
+        "the client hears it from the VIP"
+    );
+    let Some(etherparse::TransportSlice::Icmpv4(ic)) = &p.transport else {
+        panic!()
+    };
+    assert_eq!(
+        ic.header().checksum,
+        ic.header().icmp_type.calc_checksum(ic.payload())
+    );
+    let inner = etherparse::Ipv4HeaderSlice::from_slice(ic.payload()).unwrap();
+    assert_eq!(
+        (
+            IpAddr::V4(inner.source_addr()),
+            IpAddr::V4(inner.destination_addr())
+        ),
+        (ip(c), ip(vip))
+    );
+    let ports = &ic.payload()[inner.slice().len()..];
+    assert_eq!(
+        (
+            u16::from_be_bytes([ports[0], ports[1]]),
+            u16::from_be_bytes([ports[2], ports[3]])
+        ),
+        (1000, 80),
+        "the quoted packet is the client's own"
+    );
+}
+
+#[test]
+fn icmpv6_packet_too_big_is_translated_for_nat() {
+    let (mut lb, vip, rip, _) = nat_lb(true, false);
+    let c = "2001:db8:ff::7";
+    let _ = send(&mut lb, t(0), &tcp(c, 1000, vip, 80, SYN, b"", true), true);
+    let quoted = tcp(vip, 80, c, 1000, SYNACK, b"", false);
+    let mut icmp = Vec::new();
+    etherparse::PacketBuilder::ethernet2(CLIENT_MAC, LB_MAC)
+        .ipv6(
+            ip("2001:db8:ee::1")
+                .to_string()
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            ip(vip)
+                .to_string()
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            64,
+        )
+        .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 })
+        .write(&mut icmp, &quoted)
+        .unwrap();
+    let (v, out) = send(&mut lb, t(1), &icmp, true);
+    assert!(matches!(v, Verdict::Forward(f) if f.next_hop == ip(rip)), "{v:?}");
+    let p = etherparse::SlicedPacket::from_ethernet(&out).unwrap();
+    let Some(etherparse::NetSlice::Ipv6(outer)) = &p.net else {
+        panic!()
+    };
+    assert_eq!(IpAddr::V6(outer.header().destination_addr()), ip(rip));
+    let Some(etherparse::TransportSlice::Icmpv6(ic)) = &p.transport else {
+        panic!()
+    };
+    let want = ic
+        .header()
+        .icmp_type
+        .calc_checksum(
+            outer.header().source_addr().octets(),
+            outer.header().destination_addr().octets(),
+            ic.payload(),
+        )
+        .unwrap();
+    assert_eq!(
+        ic.header().checksum,
+        want,
+        "ICMPv6 checksum with the pseudo-header"
+    );
+    let inner = etherparse::Ipv6HeaderSlice::from_slice(ic.payload()).unwrap();
+    assert_eq!(IpAddr::V6(inner.source_addr()), ip(rip));
+}
