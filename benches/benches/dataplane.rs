@@ -94,7 +94,7 @@ fn established(c: &mut Criterion) {
             b.iter(|| {
                 window = (window + 256) % frames.len();
                 for f in frames[window..window + 256].iter_mut() {
-                    black_box(lb.process(now, f));
+                    let _ = black_box(lb.process(now, f));
                 }
             })
         });
@@ -141,7 +141,7 @@ fn new_connections(c: &mut Criterion) {
                     let now = Instant::from_secs(t);
                     let start = std::time::Instant::now();
                     for f in fs.iter_mut() {
-                        black_box(lb.process(now, f));
+                        let _ = black_box(lb.process(now, f));
                     }
                     spent += start.elapsed();
                 }

@@ -10,9 +10,9 @@ fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
-/// The native module.
+/// The native module, `lbcore._native`; the `lbcore` Python package re-exports it.
 #[pymodule]
-fn lbcore_py(m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }
