@@ -1,6 +1,12 @@
-//! lbcore-net: std drivers around the sans-IO core. Drivers (TUN/TAP, AF_PACKET, netlink IPVS
-//! offload, VRRP I/O) and the `lbd` daemon land here in later increments; today the crate only
-//! re-exports the core so that dependants can already name it.
-#![forbid(unsafe_code)]
+//! lbcore-net: the std side of lbcore. Parsers for the configuration files operators already
+//! have (keepalived.conf, ipvsadm-save rules) into a [`plan::Plan`], the Linux I/O that runs the
+//! sans-IO core on real interfaces (VRRP over raw sockets, VIPs through rtnetlink), and the
+//! `lbd` daemon.
+//!
+//! Unsafe code lives only in the `sys` module (system calls the safe crates do not cover), each
+//! block with a `// SAFETY:` comment; everything else is `#![deny(unsafe_code)]`.
+#![deny(unsafe_code)]
 
 pub use lbcore;
+
+pub mod plan;
