@@ -65,6 +65,8 @@
 extern crate alloc;
 
 pub mod balancer;
+#[cfg(feature = "alloc")]
+pub mod config;
 pub mod conn;
 pub mod forward;
 #[cfg(feature = "alloc")]

@@ -1,31 +1,32 @@
 //! What a configuration file asks for, independent of its syntax: the parsers
-//! ([`crate::config`]) produce a [`Plan`], the runners (VRRP, data plane, IPVS offload) consume
-//! it. A plan is plain data: no sockets, no interface lookups. Things that can only be known on
+//! ([`super::keepalived`], [`super::ipvsadm`]) produce a [`Plan`], the runners (`lbcore-net`:
+//! VRRP, data plane, IPVS offload) and the bindings consume it. A plan is plain data: no sockets, no interface lookups. Things that can only be known on
 //! the running system (an interface's primary address or MAC) stay as names here and are
 //! resolved by the runner at start.
 //!
 //! Every item remembers where it was written ([`Origin`]) so that errors found later (an
 //! interface that does not exist, a VIP of the wrong family) still name file and line.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::net::IpAddr;
+use core::time::Duration;
 
-use lbcore::service::{DestConfig, ServiceConfig};
-use lbcore::vrrp::{GarpConfig, StartState, Version};
+use crate::service::{DestConfig, ServiceConfig};
+use crate::vrrp::{GarpConfig, StartState, Version};
 
 /// Where an item was written: the file and the 1-based line of its first token.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Origin {
     /// The file (as given, or as resolved by `include`).
-    pub file: PathBuf,
+    pub file: String,
     /// 1-based line.
     pub line: u32,
 }
 
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
+impl core::fmt::Display for Origin {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
     }
 }
 
