@@ -1,5 +1,5 @@
 //! What a configuration file asks for, independent of its syntax: the parsers
-//! ([`super::keepalived`], [`super::ipvsadm`]) produce a [`Plan`], the runners (`lbcore-net`:
+//! (`keepalived`, `ipvsadm`) produce a [`Plan`], the runners (`lbcore-net`:
 //! VRRP, data plane, IPVS offload) and the bindings consume it. A plan is plain data: no sockets, no interface lookups. Things that can only be known on
 //! the running system (an interface's primary address or MAC) stay as names here and are
 //! resolved by the runner at start.
