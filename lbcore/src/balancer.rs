@@ -236,7 +236,7 @@ impl DropReason {
         })
     }
 
-    /// A stable snake_case name, e.g. `malformed.truncated`.
+    /// A stable snake_case name, e.g. `truncated` or `table_full`.
     pub fn name(self) -> &'static str {
         match self {
             DropReason::Malformed(e) => e.name(),
