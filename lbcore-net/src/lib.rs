@@ -7,3 +7,9 @@
 #![deny(unsafe_code)]
 
 pub use lbcore;
+
+pub mod config;
+pub mod netlink;
+#[allow(unsafe_code)]
+mod sys;
+pub mod vrrp;
