@@ -9,14 +9,2353 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+/**
+ * Bytes of headroom to leave before a frame in its buffer (`lbcore_frame.start`), so that
+ * tunnel headers can be prepended in place.
+ */
+#define LBCORE_HEADROOM 80
+
+/**
+ * Most FULLNAT local addresses (`lbcore_balancer_config_add_local_addr`).
+ */
+#define LBCORE_MAX_LOCAL_ADDRS 16
+
+/**
+ * Number of drop reasons: `lbcore_verdict.drop_reason` is below this.
+ */
+#define LBCORE_DROP_REASON_COUNT 25
+
+/**
+ * Scheduler flag `sh-fallback` / `mh-fallback` (`lbcore_service_spec.sched_flags`).
+ */
+#define LBCORE_SCHED_FLAG_FALLBACK 1
+
+/**
+ * Scheduler flag `sh-port` / `mh-port` (`lbcore_service_spec.sched_flags`).
+ */
+#define LBCORE_SCHED_FLAG_PORT 2
+
+/**
+ * `lbcore_balancer_ipvsadm` flag: `--stats` columns.
+ */
+#define LBCORE_IPVSADM_STATS 1
+
+/**
+ * `lbcore_balancer_ipvsadm` flag: `--rate` columns.
+ */
+#define LBCORE_IPVSADM_RATE 2
+
+/**
+ * `lbcore_balancer_ipvsadm` flag: `--persistent-conn` columns.
+ */
+#define LBCORE_IPVSADM_PERSISTENT_CONN 4
+
+/**
+ * `lbcore_balancer_ipvsadm` flag: `--tun-info` columns.
+ */
+#define LBCORE_IPVSADM_TUN_INFO 8
+
+/**
+ * `lbcore_balancer_ipvsadm` flag: `--exact` numbers.
+ */
+#define LBCORE_IPVSADM_EXACT 16
+
+/**
+ * `lbcore_balancer_ipvsadm` flag: `--nosort`.
+ */
+#define LBCORE_IPVSADM_NOSORT 32
+
+/**
+ * Bytes that always hold a VRRP action's packet (`lbcore_vrrp_router_poll_action`).
+ */
+#define LBCORE_VRRP_PACKET_MAX 382
+
+/**
+ * Most VIPs of one instance.
+ */
+#define LBCORE_VRRP_MAX_VIPS 20
+
+/**
+ * Most unicast peers of one instance.
+ */
+#define LBCORE_VRRP_MAX_PEERS 8
+
+/**
+ * Most tracked objects of one instance.
+ */
+#define LBCORE_VRRP_MAX_TRACKS 16
+
+/**
+ * Number of reasons a received packet is refused (`lbcore_vrrp_counters.rejected`).
+ */
+#define LBCORE_VRRP_REJECT_COUNT 21
+
+/**
+ * `lbcore_vrrp_router_poll_timeout` when no timer is armed (Initialize or Fault).
+ */
+#define LBCORE_VRRP_NO_TIMEOUT UINT64_MAX
+
+/**
+ * The result of a call. `LBCORE_RESULT_OK` (0) is success; every other value is an error
+ * with a stable number (see `lbcore_result_message`).
+ */
+enum lbcore_result
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Success.
+   */
+  LBCORE_RESULT_OK = 0,
+  /**
+   * A pointer that must not be NULL was NULL.
+   */
+  LBCORE_RESULT_NULL_PARAMETER = 100,
+  /**
+   * A parameter is out of range: an unknown enumeration value or flag, a frame that does
+   * not fit its buffer, a misaligned pointer, text that is not what was asked for.
+   */
+  LBCORE_RESULT_INVALID_PARAMETER = 101,
+  /**
+   * The output buffer is too small; `*out_n` holds the size that is needed.
+   */
+  LBCORE_RESULT_BUFFER_TOO_SMALL = 102,
+  /**
+   * lbcore panicked inside the call (a bug). The handle involved is poisoned.
+   */
+  LBCORE_RESULT_PANIC = 103,
+  /**
+   * An earlier call on this handle panicked; only `_free` works on it now.
+   */
+  LBCORE_RESULT_POISONED = 104,
+  /**
+   * A fixed capacity was exceeded (e.g. more FULLNAT local addresses than
+   * `LBCORE_MAX_LOCAL_ADDRS`).
+   */
+  LBCORE_RESULT_TOO_MANY = 105,
+  /**
+   * A service with that key exists.
+   */
+  LBCORE_RESULT_SERVICE_EXISTS = 200,
+  /**
+   * No such service.
+   */
+  LBCORE_RESULT_NO_SUCH_SERVICE = 201,
+  /**
+   * The service table is full.
+   */
+  LBCORE_RESULT_TOO_MANY_SERVICES = 202,
+  /**
+   * The destination exists in this service.
+   */
+  LBCORE_RESULT_DEST_EXISTS = 203,
+  /**
+   * No such destination.
+   */
+  LBCORE_RESULT_NO_SUCH_DEST = 204,
+  /**
+   * The service already has the most destinations it can hold.
+   */
+  LBCORE_RESULT_TOO_MANY_DESTS = 205,
+  /**
+   * Port 0 is only allowed for persistent services.
+   */
+  LBCORE_RESULT_PORT_ZERO_NOT_PERSISTENT = 206,
+  /**
+   * Direct routing needs the real server's MAC address.
+   */
+  LBCORE_RESULT_DIRECT_ROUTING_NEEDS_MAC = 207,
+  /**
+   * The destination's address family differs from the service's (only tunnels may).
+   */
+  LBCORE_RESULT_FAMILY_MISMATCH = 208,
+  /**
+   * Invalid weight or thresholds (negative, or lower threshold above the upper one).
+   */
+  LBCORE_RESULT_BAD_WEIGHT = 209,
+  /**
+   * FULLNAT needs a local address of the destination's family.
+   */
+  LBCORE_RESULT_NO_LOCAL_ADDRESS = 210,
+  /**
+   * Tunnelling needs a tunnel source address of the destination's family.
+   */
+  LBCORE_RESULT_NO_TUNNEL_SOURCE = 211,
+  /**
+   * Invalid capacity (zero, or too large).
+   */
+  LBCORE_RESULT_BAD_CAPACITY = 212,
+  /**
+   * One-packet scheduling is only for UDP services.
+   */
+  LBCORE_RESULT_ONE_PACKET_NOT_UDP = 213,
+  /**
+   * VRRP: virtual router id 0.
+   */
+  LBCORE_RESULT_VRRP_VRID_ZERO = 300,
+  /**
+   * VRRP: priority 0 (reserved for a master stepping down).
+   */
+  LBCORE_RESULT_VRRP_PRIORITY_ZERO = 301,
+  /**
+   * VRRP: the advert interval does not fit the version (v2: whole seconds 1..255; v3:
+   * whole centiseconds up to 40.95 s).
+   */
+  LBCORE_RESULT_VRRP_BAD_INTERVAL = 302,
+  /**
+   * VRRP: IPv6 needs VRRPv3.
+   */
+  LBCORE_RESULT_VRRP_IPV6_NEEDS_V3 = 303,
+  /**
+   * VRRP: authentication exists only in VRRPv2.
+   */
+  LBCORE_RESULT_VRRP_AUTH_NEEDS_V2 = 304,
+  /**
+   * VRRP: a VIP or peer is not of the family of the primary address.
+   */
+  LBCORE_RESULT_VRRP_FAMILY_MISMATCH = 305,
+  /**
+   * VRRP: more VIPs, unicast peers or tracked objects than the fixed capacities.
+   */
+  LBCORE_RESULT_VRRP_TOO_MANY = 306,
+  /**
+   * VRRP: a track weight outside -254..254.
+   */
+  LBCORE_RESULT_VRRP_BAD_WEIGHT = 307,
+  /**
+   * VRRP: `down_timer_adverts` outside 1..100.
+   */
+  LBCORE_RESULT_VRRP_BAD_DOWN_TIMER_ADVERTS = 308,
+  /**
+   * Configuration text has errors, or a part of it cannot be built as written; the
+   * reasons were written to the caller's diagnostics buffer.
+   */
+  LBCORE_RESULT_CONFIG_INVALID = 400,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_result lbcore_result;
+#else
+typedef uint32_t lbcore_result;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What to do with a processed frame (`lbcore_verdict.kind`).
+ */
+enum lbcore_verdict_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Send `buf[start..start + len]` (the frame may have moved): see `link` and `next_hop`.
+   */
+  LBCORE_VERDICT_KIND_FORWARD = 0,
+  /**
+   * Drop it; counted under `drop_reason`.
+   */
+  LBCORE_VERDICT_KIND_DROP = 1,
+  /**
+   * Not for the balancer: hand it to the host stack unchanged.
+   */
+  LBCORE_VERDICT_KIND_PASS = 2,
+  /**
+   * Used up by the balancer (nothing to send).
+   */
+  LBCORE_VERDICT_KIND_CONSUMED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_verdict_kind lbcore_verdict_kind;
+#else
+typedef uint32_t lbcore_verdict_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What the first byte of a frame is.
+ */
+enum lbcore_link
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * An Ethernet II frame (optionally VLAN-tagged). Needed for direct routing.
+   */
+  LBCORE_LINK_ETHERNET = 0,
+  /**
+   * A bare IPv4 or IPv6 packet (a TUN device).
+   */
+  LBCORE_LINK_IP = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_link lbcore_link;
+#else
+typedef uint32_t lbcore_link;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * IP address family, as the value of `lbcore_addr.family`.
+ */
+enum lbcore_family
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * IPv4.
+   */
+  LBCORE_FAMILY_IPV4 = 4,
+  /**
+   * IPv6.
+   */
+  LBCORE_FAMILY_IPV6 = 6,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_family lbcore_family;
+#else
+typedef uint32_t lbcore_family;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * VRRP protocol version (`lbcore_vrrp_config_new`).
+ */
+enum lbcore_vrrp_version
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * VRRPv2 (RFC 3768), IPv4 only; keepalived's default.
+   */
+  LBCORE_VRRP_VERSION_V2 = 2,
+  /**
+   * VRRPv3 (RFC 5798), IPv4 and IPv6.
+   */
+  LBCORE_VRRP_VERSION_V3 = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_vrrp_version lbcore_vrrp_version;
+#else
+typedef uint32_t lbcore_vrrp_version;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * keepalived's `state` keyword (`lbcore_vrrp_config_set_start_state`).
+ */
+enum lbcore_vrrp_start_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `state BACKUP`: wait a whole master-down interval (the default).
+   */
+  LBCORE_VRRP_START_STATE_BACKUP = 0,
+  /**
+   * `state MASTER`: take over after one advert interval if no master is heard.
+   */
+  LBCORE_VRRP_START_STATE_MASTER = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_vrrp_start_state lbcore_vrrp_start_state;
+#else
+typedef uint32_t lbcore_vrrp_start_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What a tracked object of a VRRP instance is.
+ */
+enum lbcore_track_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * A `track_script`: run the `vrrp_script` of that name, OK when it exits 0.
+   */
+  LBCORE_TRACK_KIND_SCRIPT = 0,
+  /**
+   * A `track_interface`: OK while the interface of that name is up.
+   */
+  LBCORE_TRACK_KIND_INTERFACE = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_track_kind lbcore_track_kind;
+#else
+typedef uint32_t lbcore_track_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Router state.
+ */
+enum lbcore_vrrp_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not started, or shut down.
+   */
+  LBCORE_VRRP_STATE_INITIALIZE = 0,
+  /**
+   * Listening to the master.
+   */
+  LBCORE_VRRP_STATE_BACKUP = 1,
+  /**
+   * Owning the VIPs and advertising.
+   */
+  LBCORE_VRRP_STATE_MASTER = 2,
+  /**
+   * A tracked object with weight 0 failed, or the interface is down.
+   */
+  LBCORE_VRRP_STATE_FAULT = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_vrrp_state lbcore_vrrp_state;
+#else
+typedef uint32_t lbcore_vrrp_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The kind of an action from `lbcore_vrrp_router_poll_action`.
+ */
+enum lbcore_vrrp_action_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * No action left: wait for `lbcore_vrrp_router_poll_timeout` or a packet.
+   */
+  LBCORE_VRRP_ACTION_KIND_NONE = 0,
+  /**
+   * The state changed from `from` to `to` (run notify scripts here).
+   */
+  LBCORE_VRRP_ACTION_KIND_STATE_CHANGED = 1,
+  /**
+   * Install VIP `addr`/`prefix_len` on the interface.
+   */
+  LBCORE_VRRP_ACTION_KIND_ADD_VIP = 2,
+  /**
+   * Remove VIP `addr`/`prefix_len` from the interface.
+   */
+  LBCORE_VRRP_ACTION_KIND_REMOVE_VIP = 3,
+  /**
+   * Send the advert in the buffer (to `addr`, with `priority`).
+   */
+  LBCORE_VRRP_ACTION_KIND_SEND_ADVERT = 4,
+  /**
+   * Send the gratuitous ARP / unsolicited NA frame in the buffer (announcing `addr`).
+   */
+  LBCORE_VRRP_ACTION_KIND_SEND_GRATUITOUS = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_vrrp_action_kind lbcore_vrrp_action_kind;
+#else
+typedef uint32_t lbcore_vrrp_action_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Transport protocol of a service (`lbcore_service_spec.protocol`), as IP protocol numbers.
+ */
+enum lbcore_protocol
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * TCP.
+   */
+  LBCORE_PROTOCOL_TCP = 6,
+  /**
+   * UDP.
+   */
+  LBCORE_PROTOCOL_UDP = 17,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_protocol lbcore_protocol;
+#else
+typedef uint32_t lbcore_protocol;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The IPVS schedulers (`lbcore_service_spec.scheduler`).
+ */
+enum lbcore_sched
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Round robin.
+   */
+  LBCORE_SCHED_RR = 0,
+  /**
+   * Weighted round robin.
+   */
+  LBCORE_SCHED_WRR = 1,
+  /**
+   * Least connections.
+   */
+  LBCORE_SCHED_LC = 2,
+  /**
+   * Weighted least connections (the default).
+   */
+  LBCORE_SCHED_WLC = 3,
+  /**
+   * Locality-based least connections.
+   */
+  LBCORE_SCHED_LBLC = 4,
+  /**
+   * Locality-based least connections with replication.
+   */
+  LBCORE_SCHED_LBLCR = 5,
+  /**
+   * Destination hashing.
+   */
+  LBCORE_SCHED_DH = 6,
+  /**
+   * Source hashing.
+   */
+  LBCORE_SCHED_SH = 7,
+  /**
+   * Shortest expected delay.
+   */
+  LBCORE_SCHED_SED = 8,
+  /**
+   * Never queue.
+   */
+  LBCORE_SCHED_NQ = 9,
+  /**
+   * Maglev hashing.
+   */
+  LBCORE_SCHED_MH = 10,
+  /**
+   * Weighted failover.
+   */
+  LBCORE_SCHED_FO = 11,
+  /**
+   * Weighted overflow.
+   */
+  LBCORE_SCHED_OVF = 12,
+  /**
+   * Power of two choices.
+   */
+  LBCORE_SCHED_TWOS = 13,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_sched lbcore_sched;
+#else
+typedef uint32_t lbcore_sched;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Forwarding methods (`lbcore_dest_spec.forward`): `ipvsadm -g`, `-i`, `-m`, and FULLNAT.
+ */
+enum lbcore_forward
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Direct routing (`-g`): only the MACs change; needs Ethernet frames and the server's MAC.
+   */
+  LBCORE_FORWARD_DIRECT_ROUTING = 0,
+  /**
+   * Tunnelling (`-i`), see `lbcore_tunnel_type`; needs a tunnel source address.
+   */
+  LBCORE_FORWARD_TUNNEL = 1,
+  /**
+   * Masquerading (`-m`).
+   */
+  LBCORE_FORWARD_NAT = 2,
+  /**
+   * Full NAT (source from the local address pool).
+   */
+  LBCORE_FORWARD_FULL_NAT = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_forward lbcore_forward;
+#else
+typedef uint32_t lbcore_forward;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Tunnel encapsulation (`lbcore_dest_spec.tunnel_type`, for `LBCORE_FORWARD_TUNNEL`).
+ */
+enum lbcore_tunnel_type
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * IP-in-IP (IPv4 in IPv4, IPv6 in IPv6).
+   */
+  LBCORE_TUNNEL_TYPE_IPIP = 0,
+  /**
+   * Generic UDP Encapsulation to `lbcore_dest_spec.gue_port`.
+   */
+  LBCORE_TUNNEL_TYPE_GUE = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_tunnel_type lbcore_tunnel_type;
+#else
+typedef uint32_t lbcore_tunnel_type;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What the bytes given to `lbcore_vrrp_router_handle_packet` start with.
+ */
+enum lbcore_vrrp_rx
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * An Ethernet frame (AF_PACKET, TAP).
+   */
+  LBCORE_VRRP_RX_ETHERNET = 0,
+  /**
+   * A bare IPv4 or IPv6 packet (an IPv4 raw socket).
+   */
+  LBCORE_VRRP_RX_IP = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lbcore_vrrp_rx lbcore_vrrp_rx;
+#else
+typedef uint32_t lbcore_vrrp_rx;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * A load balancer: services, destinations, the connection table and counters. Not
+ * thread-safe: one thread at a time.
+ */
+typedef struct lbcore_balancer lbcore_balancer;
+
+/**
+ * A balancer configuration under construction. Create with `lbcore_balancer_config_new`,
+ * adjust with the `lbcore_balancer_config_set_*` functions, pass to `lbcore_balancer_new`
+ * (which copies it), free with `lbcore_balancer_config_free`.
+ */
+typedef struct lbcore_balancer_config lbcore_balancer_config;
+
+/**
+ * A parsed configuration: what the text asks for, its warnings, and the MAC addresses the
+ * caller supplied. Create with `lbcore_config_parse_keepalived` or
+ * `lbcore_config_parse_ipvsadm`; free with `lbcore_config_free`.
+ */
+typedef struct lbcore_config lbcore_config;
+
+/**
+ * A VRRP instance configuration under construction (keepalived's defaults: priority 100,
+ * advert interval 1 s, preempt, accept, virtual MAC source, 5+5 gratuitous ARPs).
+ */
+typedef struct lbcore_vrrp_config lbcore_vrrp_config;
+
+/**
+ * One VRRP instance. Not thread-safe: one thread at a time.
+ */
+typedef struct lbcore_vrrp_router lbcore_vrrp_router;
+
+/**
+ * An IPv4 or IPv6 address.
+ */
+typedef struct lbcore_addr {
+  /**
+   * `LBCORE_FAMILY_IPV4` or `LBCORE_FAMILY_IPV6` (an `lbcore_family`).
+   */
+  uint32_t family;
+  /**
+   * The address in network byte order: IPv4 in `bytes[0..4]` (the rest is ignored on
+   * input and zero on output), IPv6 in all 16.
+   */
+  uint8_t bytes[16];
+} lbcore_addr;
+
+/**
+ * A virtual service (`ipvsadm -A`). Start from `lbcore_service_spec_default()`.
+ */
+typedef struct lbcore_service_spec {
+  /**
+   * An `lbcore_protocol` (ignored for firewall-mark services).
+   */
+  uint32_t protocol;
+  /**
+   * The virtual IP; for a firewall-mark service only its family counts.
+   */
+  struct lbcore_addr vip;
+  /**
+   * The virtual port; 0 means every port (persistent services only).
+   */
+  uint16_t port;
+  /**
+   * Nonzero: a firewall-mark service (`-f mark`) matching frames processed with this mark.
+   */
+  uint32_t fwmark;
+  /**
+   * An `lbcore_sched`.
+   */
+  uint32_t scheduler;
+  /**
+   * `LBCORE_SCHED_FLAG_*` bits.
+   */
+  uint32_t sched_flags;
+  /**
+   * Persistence timeout (`-p`) in nanoseconds; 0 = not persistent.
+   */
+  uint64_t persistence_timeout_ns;
+  /**
+   * IPv4 persistence granularity (`-M`), host byte order, e.g. `0xffffff00`.
+   */
+  uint32_t persistence_netmask_v4;
+  /**
+   * IPv6 persistence granularity as a prefix length, 0..128.
+   */
+  uint8_t persistence_prefix_v6;
+  /**
+   * One-packet scheduling (`-o`, UDP only).
+   */
+  bool one_packet;
+} lbcore_service_spec;
+
+/**
+ * A destination (real server, `ipvsadm -a`). Start from `lbcore_dest_spec_default()`.
+ */
+typedef struct lbcore_dest_spec {
+  /**
+   * Real server address.
+   */
+  struct lbcore_addr addr;
+  /**
+   * Real server port (DR and tunnels keep the virtual port, as IPVS does).
+   */
+  uint16_t port;
+  /**
+   * Weight; 0 quiesces the destination.
+   */
+  int32_t weight;
+  /**
+   * Upper connection threshold (0 = none).
+   */
+  uint32_t u_threshold;
+  /**
+   * Lower connection threshold (0 = 3/4 of the upper one).
+   */
+  uint32_t l_threshold;
+  /**
+   * An `lbcore_forward`.
+   */
+  uint32_t forward;
+  /**
+   * An `lbcore_tunnel_type` (for `LBCORE_FORWARD_TUNNEL`).
+   */
+  uint32_t tunnel_type;
+  /**
+   * Destination UDP port of GUE tunnels.
+   */
+  uint16_t gue_port;
+  /**
+   * Whether `mac` is set: the real server's MAC for DR, the next hop's for the routed
+   * methods when output is Ethernet.
+   */
+  bool has_mac;
+  /**
+   * The MAC address.
+   */
+  uint8_t mac[6];
+} lbcore_dest_spec;
+
+/**
+ * Counters and estimated rates of a service or destination (`ipvsadm --stats` / `--rate`).
+ */
+typedef struct lbcore_stats {
+  /**
+   * Connections scheduled.
+   */
+  uint64_t conns;
+  /**
+   * Packets in (client to server).
+   */
+  uint64_t inpkts;
+  /**
+   * Packets out (server to client, NAT/FULLNAT).
+   */
+  uint64_t outpkts;
+  /**
+   * Bytes in.
+   */
+  uint64_t inbytes;
+  /**
+   * Bytes out.
+   */
+  uint64_t outbytes;
+  /**
+   * Connections per second (estimated, updated by `lbcore_balancer_expire`).
+   */
+  uint64_t cps;
+  /**
+   * Packets in per second.
+   */
+  uint64_t inpps;
+  /**
+   * Packets out per second.
+   */
+  uint64_t outpps;
+  /**
+   * Bytes in per second.
+   */
+  uint64_t inbps;
+  /**
+   * Bytes out per second.
+   */
+  uint64_t outbps;
+} lbcore_stats;
+
+/**
+ * A service's configuration and statistics.
+ */
+typedef struct lbcore_service_info {
+  /**
+   * The configuration, as it would be given to `lbcore_balancer_add_service`.
+   */
+  struct lbcore_service_spec spec;
+  /**
+   * Counters and rates.
+   */
+  struct lbcore_stats stats;
+  /**
+   * Number of live destinations.
+   */
+  uint32_t dest_count;
+} lbcore_service_info;
+
+/**
+ * Identifies a destination: its service and its slot in the service.
+ */
+typedef struct lbcore_dest_id {
+  /**
+   * The service id.
+   */
+  uint16_t service;
+  /**
+   * The slot.
+   */
+  uint16_t slot;
+} lbcore_dest_id;
+
+/**
+ * A destination's configuration, connection counts and statistics.
+ */
+typedef struct lbcore_dest_info {
+  /**
+   * The configuration.
+   */
+  struct lbcore_dest_spec spec;
+  /**
+   * Active connections (`ActiveConn`).
+   */
+  uint32_t active;
+  /**
+   * Inactive connections (`InActConn`).
+   */
+  uint32_t inactive;
+  /**
+   * Persistence templates pointing here.
+   */
+  uint32_t persistent;
+  /**
+   * Over its upper threshold.
+   */
+  bool overloaded;
+  /**
+   * Removed, kept while connections still refer to it.
+   */
+  bool removed;
+  /**
+   * Counters and rates.
+   */
+  struct lbcore_stats stats;
+} lbcore_dest_info;
+
+/**
+ * A frame in a caller-owned buffer: the packet is `buf[start..start + len]`; the bytes before
+ * `start` are headroom (leave `LBCORE_HEADROOM`). Processing rewrites the bytes in place and
+ * updates `start` and `len`.
+ */
+typedef struct lbcore_frame {
+  /**
+   * The buffer (NULL only if `buf_len` is 0).
+   */
+  uint8_t *buf;
+  /**
+   * Its size.
+   */
+  size_t buf_len;
+  /**
+   * Offset of the packet's first byte.
+   */
+  size_t start;
+  /**
+   * Length of the packet.
+   */
+  size_t len;
+  /**
+   * An `lbcore_link`: what the packet starts with.
+   */
+  uint32_t link;
+  /**
+   * Firewall mark (0 = none), for firewall-mark services.
+   */
+  uint32_t fwmark;
+} lbcore_frame;
+
+/**
+ * The outcome of processing one frame.
+ */
+typedef struct lbcore_verdict {
+  /**
+   * Forward, drop, pass or consumed.
+   */
+  lbcore_verdict_kind kind;
+  /**
+   * For `DROP`: the reason, below `LBCORE_DROP_REASON_COUNT` (`lbcore_drop_reason_name`);
+   * 0 otherwise.
+   */
+  uint32_t drop_reason;
+  /**
+   * For `FORWARD`: what the output bytes are, an addressed Ethernet frame or an IP packet
+   * to route towards `next_hop`.
+   */
+  lbcore_link link;
+  /**
+   * For `FORWARD`: the IP next hop (real server, tunnel endpoint or client).
+   */
+  struct lbcore_addr next_hop;
+  /**
+   * For `FORWARD`: the destination the connection is bound to.
+   */
+  struct lbcore_dest_id dest;
+} lbcore_verdict;
+
+/**
+ * Balancer-wide counters.
+ */
+typedef struct lbcore_counters {
+  /**
+   * Frames processed.
+   */
+  uint64_t rx;
+  /**
+   * Frames forwarded.
+   */
+  uint64_t forwarded;
+  /**
+   * Frames passed to the host.
+   */
+  uint64_t passed;
+  /**
+   * Frames dropped (the sum of the per-reason counters).
+   */
+  uint64_t dropped;
+  /**
+   * Connections created.
+   */
+  uint64_t conns_created;
+  /**
+   * Connections removed by expiry.
+   */
+  uint64_t conns_expired;
+  /**
+   * Entries evicted because the table was full.
+   */
+  uint64_t evicted;
+  /**
+   * Persistence templates created.
+   */
+  uint64_t templates_created;
+  /**
+   * SYNs that reused a closing connection's tuple and were rescheduled.
+   */
+  uint64_t reused;
+} lbcore_counters;
+
+/**
+ * What a configuration holds.
+ */
+typedef struct lbcore_config_counts {
+  /**
+   * `virtual_server` blocks (or ipvsadm `-A` rules).
+   */
+  size_t virtual_servers;
+  /**
+   * `real_server` blocks (or ipvsadm `-a` rules), over all virtual servers.
+   */
+  size_t real_servers;
+  /**
+   * `vrrp_instance` blocks.
+   */
+  size_t vrrp_instances;
+  /**
+   * `vrrp_sync_group` blocks.
+   */
+  size_t sync_groups;
+  /**
+   * `vrrp_script` blocks.
+   */
+  size_t scripts;
+  /**
+   * Warnings (`lbcore_config_warnings`).
+   */
+  size_t warnings;
+} lbcore_config_counts;
+
+/**
+ * A `vrrp_instance` of a configuration.
+ */
+typedef struct lbcore_vrrp_instance_info {
+  /**
+   * The address family (that of `unicast_src_ip`, else of the first VIP).
+   */
+  lbcore_family family;
+  /**
+   * `vrrp_version` (IPv6 instances are always version 3).
+   */
+  lbcore_vrrp_version version;
+  /**
+   * `virtual_router_id`.
+   */
+  uint8_t vrid;
+  /**
+   * `priority`.
+   */
+  uint8_t priority;
+  /**
+   * `advert_int`, nanoseconds.
+   */
+  uint64_t advert_interval_ns;
+  /**
+   * `state`.
+   */
+  lbcore_vrrp_start_state start_state;
+  /**
+   * Whether `unicast_src_ip` is given (then no primary address is needed).
+   */
+  bool has_unicast_src;
+  /**
+   * `unicast_src_ip`.
+   */
+  struct lbcore_addr unicast_src;
+  /**
+   * Number of VIPs.
+   */
+  size_t vip_count;
+  /**
+   * Number of tracked objects (`lbcore_config_vrrp_track`), in the order of the track ids
+   * of the configuration `lbcore_config_vrrp_config_new` builds.
+   */
+  size_t track_count;
+  /**
+   * `use_vmac`: adverts should use the virtual MAC.
+   */
+  bool use_vmac;
+} lbcore_vrrp_instance_info;
+
+/**
+ * A tracked object of a `vrrp_instance`.
+ */
+typedef struct lbcore_vrrp_track_info {
+  /**
+   * Script or interface.
+   */
+  lbcore_track_kind kind;
+  /**
+   * For a script, its index among the `vrrp_script` blocks.
+   */
+  size_t script;
+  /**
+   * The weight given to `lbcore_vrrp_config_add_track` (`weight ... reverse` folded in).
+   */
+  int16_t weight;
+  /**
+   * Report the opposite of the object's state (`reverse` with weight 0).
+   */
+  bool invert;
+} lbcore_vrrp_track_info;
+
+/**
+ * Gratuitous ARP / NA timing (keepalived's `garp_*` keywords); start from
+ * `lbcore_vrrp_garp_default()`.
+ */
+typedef struct lbcore_vrrp_garp {
+  /**
+   * `garp_master_delay`: delay of the second burst after becoming master (0 = none).
+   */
+  uint64_t master_delay_ns;
+  /**
+   * `garp_master_repeat`: frames per VIP in each master burst.
+   */
+  uint16_t master_repeat;
+  /**
+   * `garp_master_refresh`: period of refresh bursts while master (0 = off).
+   */
+  uint64_t master_refresh_ns;
+  /**
+   * `garp_master_refresh_repeat`: frames per VIP in a refresh burst.
+   */
+  uint16_t master_refresh_repeat;
+  /**
+   * `garp_lower_prio_delay`: delay of the second burst after hearing a lower priority.
+   */
+  uint64_t lower_prio_delay_ns;
+  /**
+   * `garp_lower_prio_repeat`: frames per VIP when a master hears a lower priority.
+   */
+  uint16_t lower_prio_repeat;
+  /**
+   * `vrrp_garp_interval`: gap between two frames (0 = back to back).
+   */
+  uint64_t interval_ns;
+} lbcore_vrrp_garp;
+
+/**
+ * A router's state and timers.
+ */
+typedef struct lbcore_vrrp_status {
+  /**
+   * The state.
+   */
+  lbcore_vrrp_state state;
+  /**
+   * Effective priority (configured priority plus track weights and delta).
+   */
+  uint8_t priority;
+  /**
+   * Configured priority.
+   */
+  uint8_t base_priority;
+  /**
+   * Whether a master is known (`master`, `master_priority` valid).
+   */
+  bool has_master;
+  /**
+   * The current master's address (ourselves when Master).
+   */
+  struct lbcore_addr master;
+  /**
+   * The current master's priority.
+   */
+  uint8_t master_priority;
+  /**
+   * Whether traffic to the VIPs should be accepted (Master with accept mode or owner).
+   */
+  bool accepts_vip_traffic;
+  /**
+   * Whether a fault holds the router (interface down, failed weight-0 track).
+   */
+  bool fault;
+  /**
+   * Our advert interval, nanoseconds.
+   */
+  uint64_t advert_interval_ns;
+  /**
+   * The master's advert interval (VRRPv3 learns it), nanoseconds.
+   */
+  uint64_t master_advert_interval_ns;
+  /**
+   * The master-down interval, nanoseconds.
+   */
+  uint64_t master_down_interval_ns;
+} lbcore_vrrp_status;
+
+/**
+ * A router's counters.
+ */
+typedef struct lbcore_vrrp_counters {
+  /**
+   * Adverts that passed every check.
+   */
+  uint64_t adverts_received;
+  /**
+   * Accepted adverts with priority 0.
+   */
+  uint64_t priority_zero_received;
+  /**
+   * Adverts sent (one per advert, whatever the number of unicast peers).
+   */
+  uint64_t adverts_sent;
+  /**
+   * Of those, priority-0 adverts.
+   */
+  uint64_t priority_zero_sent;
+  /**
+   * Gratuitous ARP / NA frames handed out.
+   */
+  uint64_t gratuitous_sent;
+  /**
+   * Transitions into Master.
+   */
+  uint64_t became_master;
+  /**
+   * Transitions out of Master.
+   */
+  uint64_t released_master;
+  /**
+   * Lower-priority adverts a preempting backup discarded.
+   */
+  uint64_t lower_priority_ignored;
+  /**
+   * Actions lost because the queue was not drained.
+   */
+  uint64_t actions_dropped;
+  /**
+   * Refused packets per reason (`lbcore_vrrp_reject_name`).
+   */
+  uint64_t rejected[LBCORE_VRRP_REJECT_COUNT];
+} lbcore_vrrp_counters;
+
+/**
+ * One output of a router. Which fields mean something depends on `kind`.
+ */
+typedef struct lbcore_vrrp_action {
+  /**
+   * What to do.
+   */
+  lbcore_vrrp_action_kind kind;
+  /**
+   * `STATE_CHANGED`: the previous state.
+   */
+  lbcore_vrrp_state from;
+  /**
+   * `STATE_CHANGED`: the new state.
+   */
+  lbcore_vrrp_state to;
+  /**
+   * `ADD_VIP`, `REMOVE_VIP`, `SEND_GRATUITOUS`: the VIP; `SEND_ADVERT`: the IP destination
+   * (multicast group or unicast peer).
+   */
+  struct lbcore_addr addr;
+  /**
+   * `ADD_VIP`, `REMOVE_VIP`: the VIP's prefix length.
+   */
+  uint8_t prefix_len;
+  /**
+   * `SEND_ADVERT`: the advertised priority (0 when stepping down).
+   */
+  uint8_t priority;
+  /**
+   * `SEND_ADVERT`, `SEND_GRATUITOUS`: what the buffer holds: an Ethernet frame, or (an
+   * advert to a unicast peer whose MAC is unknown) an IP packet to route.
+   */
+  lbcore_link link;
+  /**
+   * `SEND_ADVERT`: offset of the IP header in the buffer (14 or 0).
+   */
+  size_t ip_offset;
+  /**
+   * `SEND_ADVERT`: offset of the VRRP message in the buffer (for an IPv6 raw socket).
+   */
+  size_t vrrp_offset;
+} lbcore_vrrp_action;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * The library version as a NUL-terminated string, e.g. `"0.1.0"`.
+ * The library version as a NUL-terminated string, e.g. `"0.1.0"`. The string is static:
+ * never free it.
  */
 const char *lbcore_version(void);
+
+/**
+ * The defaults of `ipvsadm -A`: TCP, VIP 0.0.0.0, port 0, wlc, no flags, not persistent
+ * (granularity per client address when made persistent), no one-packet scheduling.
+ */
+struct lbcore_service_spec lbcore_service_spec_default(void);
+
+/**
+ * The defaults of a destination: address 0.0.0.0, port 0, weight 1, no thresholds, NAT, no
+ * MAC (direct routing needs one: set `forward`, `has_mac` and `mac`).
+ */
+struct lbcore_dest_spec lbcore_dest_spec_default(void);
+
+/**
+ * Looks up a scheduler by its ipvsadm name (`"wrr"`, `text[..len]`, no NUL needed) and writes
+ * its `lbcore_sched` value into `*out`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for an unknown name.
+ *
+ * # Safety
+ * `name` must be NULL or valid for reading `len` bytes; `out` NULL or valid for writing.
+ */
+lbcore_result lbcore_sched_from_name(const char *name, size_t len, uint32_t *out);
+
+/**
+ * Writes the ipvsadm name of scheduler `sched` (an `lbcore_sched`) into `buf`, NUL-terminated,
+ * and its length into `*out_n`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for an unknown value and
+ * `LBCORE_RESULT_BUFFER_TOO_SMALL` (size needed in `*out_n`) when `len` is too small.
+ *
+ * # Safety
+ * `buf` must be NULL or valid for writing `len` bytes; `out_n` NULL or valid for writing.
+ */
+lbcore_result lbcore_sched_name(uint32_t sched, char *buf, size_t len, size_t *out_n);
+
+/**
+ * Writes the name of drop reason `reason` (e.g. `"no_destination"`, `"truncated"`) into
+ * `buf`, NUL-terminated, and its length into `*out_n`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` when `reason >= LBCORE_DROP_REASON_COUNT` and
+ * `LBCORE_RESULT_BUFFER_TOO_SMALL` (size needed in `*out_n`) when `len` is too small.
+ *
+ * # Safety
+ * `buf` must be NULL or valid for writing `len` bytes; `out_n` NULL or valid for writing.
+ */
+lbcore_result lbcore_drop_reason_name(uint32_t reason, char *buf, size_t len, size_t *out_n);
+
+/**
+ * Creates a balancer configuration with the defaults: 65536 connections, 64 services, MAC
+ * 02:00:00:00:00:01, IPVS's timeouts, `conn_reuse_mode` 1, no FULLNAT addresses, no tunnel
+ * source, no gateway MAC.
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing a pointer.
+ */
+lbcore_result lbcore_balancer_config_new(struct lbcore_balancer_config **out);
+
+/**
+ * Frees a configuration; NULL is fine.
+ *
+ * # Safety
+ * `cfg` must be NULL or from `lbcore_balancer_config_new`, not freed before.
+ */
+void lbcore_balancer_config_free(struct lbcore_balancer_config *cfg);
+
+/**
+ * Sets the connection-table capacity (connections plus persistence templates).
+ * `lbcore_balancer_new` refuses 0 with `LBCORE_RESULT_BAD_CAPACITY`.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration.
+ */
+lbcore_result lbcore_balancer_config_set_conn_capacity(struct lbcore_balancer_config *cfg,
+                                                       size_t capacity);
+
+/**
+ * Sets how many services the balancer can hold.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration.
+ */
+lbcore_result lbcore_balancer_config_set_max_services(struct lbcore_balancer_config *cfg,
+                                                      size_t max_services);
+
+/**
+ * Sets the root seed (hash key and every random choice derive from it).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration.
+ */
+lbcore_result lbcore_balancer_config_set_seed(struct lbcore_balancer_config *cfg, uint64_t seed);
+
+/**
+ * Sets the balancer's own MAC (`mac[0..6]`): the source MAC of frames it sends.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `mac` NULL or valid for reading 6 bytes.
+ */
+lbcore_result lbcore_balancer_config_set_mac(struct lbcore_balancer_config *cfg,
+                                             const uint8_t *mac);
+
+/**
+ * Sets the next hop towards clients for NAT/FULLNAT replies when output is Ethernet
+ * (`mac[0..6]`); NULL removes it (replies then come out as IP packets to route).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `mac` NULL or valid for reading 6 bytes.
+ */
+lbcore_result lbcore_balancer_config_set_gateway_mac(struct lbcore_balancer_config *cfg,
+                                                     const uint8_t *mac);
+
+/**
+ * Sets the outer source address of tunnels of the address's family.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `addr` NULL or valid for reading.
+ */
+lbcore_result lbcore_balancer_config_set_tunnel_source(struct lbcore_balancer_config *cfg,
+                                                       const struct lbcore_addr *addr);
+
+/**
+ * Adds a FULLNAT local address (the source of packets sent to real servers).
+ *
+ * Returns `LBCORE_RESULT_TOO_MANY` beyond `LBCORE_MAX_LOCAL_ADDRS`.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `addr` NULL or valid for reading.
+ */
+lbcore_result lbcore_balancer_config_add_local_addr(struct lbcore_balancer_config *cfg,
+                                                    const struct lbcore_addr *addr);
+
+/**
+ * Sets the FULLNAT local port range `first..=last`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` when `first > last`.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration.
+ */
+lbcore_result lbcore_balancer_config_set_local_ports(struct lbcore_balancer_config *cfg,
+                                                     uint16_t first,
+                                                     uint16_t last);
+
+/**
+ * `ipvsadm --set tcp tcpfin udp`, in nanoseconds; 0 leaves a value unchanged.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration.
+ */
+lbcore_result lbcore_balancer_config_set_timeouts(struct lbcore_balancer_config *cfg,
+                                                  uint64_t tcp_ns,
+                                                  uint64_t tcp_fin_ns,
+                                                  uint64_t udp_ns);
+
+/**
+ * Sets `expire_nodest_conn` (a packet for a connection whose destination was removed
+ * expires it).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration.
+ */
+lbcore_result lbcore_balancer_config_set_expire_nodest_conn(struct lbcore_balancer_config *cfg,
+                                                            bool on);
+
+/**
+ * Sets `expire_quiescent_template` (a template whose destination has weight 0 is not reused).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration.
+ */
+lbcore_result lbcore_balancer_config_set_expire_quiescent_template(struct lbcore_balancer_config *cfg,
+                                                                   bool on);
+
+/**
+ * Sets `conn_reuse_mode` (bit 0: reschedule a SYN reusing a TIME_WAIT/CLOSE connection's
+ * tuple; bit 1: also FIN_WAIT for DR/TUN). IPVS's default is 1.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for other bits.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration.
+ */
+lbcore_result lbcore_balancer_config_set_conn_reuse_mode(struct lbcore_balancer_config *cfg,
+                                                         uint8_t mode);
+
+/**
+ * Creates a balancer from a configuration (copied: free `cfg` when convenient). Every table
+ * is allocated here, once.
+ *
+ * Returns `LBCORE_RESULT_BAD_CAPACITY` for a zero or oversized capacity.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `out` NULL or valid for writing a pointer.
+ */
+lbcore_result lbcore_balancer_new(const struct lbcore_balancer_config *cfg,
+                                  struct lbcore_balancer **out);
+
+/**
+ * Frees a balancer; NULL is fine.
+ *
+ * # Safety
+ * `lb` must be NULL or from `lbcore_balancer_new`, not freed before.
+ */
+void lbcore_balancer_free(struct lbcore_balancer *lb);
+
+/**
+ * Adds a virtual service (`ipvsadm -A`) and writes its id into `*out_id`.
+ *
+ * Returns `LBCORE_RESULT_SERVICE_EXISTS`, `LBCORE_RESULT_TOO_MANY_SERVICES`,
+ * `LBCORE_RESULT_PORT_ZERO_NOT_PERSISTENT`, `LBCORE_RESULT_ONE_PACKET_NOT_UDP`, or
+ * `LBCORE_RESULT_INVALID_PARAMETER` for a bad enumeration value or flag.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `spec` NULL or readable; `out_id` NULL or writable.
+ */
+lbcore_result lbcore_balancer_add_service(struct lbcore_balancer *lb,
+                                          const struct lbcore_service_spec *spec,
+                                          uint16_t *out_id);
+
+/**
+ * Changes a service's scheduler, flags, persistence or one-packet setting (`ipvsadm -E`).
+ * The key (protocol, VIP, port or mark) may change too, if no other service has it.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `spec` NULL or readable.
+ */
+lbcore_result lbcore_balancer_edit_service(struct lbcore_balancer *lb,
+                                           uint16_t id,
+                                           const struct lbcore_service_spec *spec);
+
+/**
+ * Removes a service and flushes its connections (`ipvsadm -D`).
+ *
+ * Returns `LBCORE_RESULT_NO_SUCH_SERVICE` for an unknown id.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer.
+ */
+lbcore_result lbcore_balancer_remove_service(struct lbcore_balancer *lb, uint16_t id);
+
+/**
+ * Finds the service with the key of `spec` (protocol, VIP and port, or family and mark; the
+ * other fields are ignored) and writes its id into `*out_id`.
+ *
+ * Returns `LBCORE_RESULT_NO_SUCH_SERVICE` when there is none.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `spec` NULL or readable; `out_id` NULL or writable.
+ */
+lbcore_result lbcore_balancer_find_service(const struct lbcore_balancer *lb,
+                                           const struct lbcore_service_spec *spec,
+                                           uint16_t *out_id);
+
+/**
+ * Writes the ids of the live services into `ids[0..cap]` and their number into `*out_n`.
+ *
+ * Returns `LBCORE_RESULT_BUFFER_TOO_SMALL`, with the number of services in `*out_n`, when
+ * `cap` is too small (`(NULL, 0)` asks for the count).
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `ids` NULL or valid for writing `cap` elements;
+ * `out_n` NULL or writable.
+ */
+lbcore_result lbcore_balancer_service_ids(const struct lbcore_balancer *lb,
+                                          uint16_t *ids,
+                                          size_t cap,
+                                          size_t *out_n);
+
+/**
+ * Writes a service's configuration and statistics into `*out`.
+ *
+ * Returns `LBCORE_RESULT_NO_SUCH_SERVICE` for an unknown id.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `out` NULL or writable.
+ */
+lbcore_result lbcore_balancer_service_info(const struct lbcore_balancer *lb,
+                                           uint16_t id,
+                                           struct lbcore_service_info *out);
+
+/**
+ * Adds a destination to service `service` (`ipvsadm -a`) and writes its id into `*out_id`.
+ *
+ * Returns `LBCORE_RESULT_NO_SUCH_SERVICE`, `LBCORE_RESULT_DEST_EXISTS`,
+ * `LBCORE_RESULT_TOO_MANY_DESTS`, `LBCORE_RESULT_DIRECT_ROUTING_NEEDS_MAC`,
+ * `LBCORE_RESULT_FAMILY_MISMATCH`, `LBCORE_RESULT_BAD_WEIGHT`, `LBCORE_RESULT_NO_LOCAL_ADDRESS`,
+ * `LBCORE_RESULT_NO_TUNNEL_SOURCE`, or `LBCORE_RESULT_INVALID_PARAMETER`.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `spec` NULL or readable; `out_id` NULL or writable.
+ */
+lbcore_result lbcore_balancer_add_dest(struct lbcore_balancer *lb,
+                                       uint16_t service,
+                                       const struct lbcore_dest_spec *spec,
+                                       struct lbcore_dest_id *out_id);
+
+/**
+ * Changes a destination (`ipvsadm -e`): weight, thresholds, forwarding method, MAC. Its
+ * address and port must stay the same.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `spec` NULL or readable.
+ */
+lbcore_result lbcore_balancer_edit_dest(struct lbcore_balancer *lb,
+                                        struct lbcore_dest_id id,
+                                        const struct lbcore_dest_spec *spec);
+
+/**
+ * Removes a destination (`ipvsadm -d`). Its connections stay until they expire; their
+ * packets are dropped.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer.
+ */
+lbcore_result lbcore_balancer_remove_dest(struct lbcore_balancer *lb, struct lbcore_dest_id id);
+
+/**
+ * Finds the destination of `service` with address `*addr` and port `port`.
+ *
+ * Returns `LBCORE_RESULT_NO_SUCH_DEST` when there is none.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `addr` NULL or readable; `out_id` NULL or writable.
+ */
+lbcore_result lbcore_balancer_find_dest(const struct lbcore_balancer *lb,
+                                        uint16_t service,
+                                        const struct lbcore_addr *addr,
+                                        uint16_t port,
+                                        struct lbcore_dest_id *out_id);
+
+/**
+ * Writes the ids of the live destinations of `service` into `ids[0..cap]` (newest first,
+ * as `ipvsadm -Ln --nosort` lists them) and their number into `*out_n`.
+ *
+ * Returns `LBCORE_RESULT_NO_SUCH_SERVICE` for an unknown service, and
+ * `LBCORE_RESULT_BUFFER_TOO_SMALL` with the count in `*out_n` when `cap` is too small.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `ids` NULL or valid for writing `cap` elements;
+ * `out_n` NULL or writable.
+ */
+lbcore_result lbcore_balancer_dest_ids(const struct lbcore_balancer *lb,
+                                       uint16_t service,
+                                       struct lbcore_dest_id *ids,
+                                       size_t cap,
+                                       size_t *out_n);
+
+/**
+ * Writes a destination's configuration, connection counts and statistics into `*out` (also
+ * for a removed destination that still holds connections).
+ *
+ * Returns `LBCORE_RESULT_NO_SUCH_DEST` for an unknown id.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `out` NULL or writable.
+ */
+lbcore_result lbcore_balancer_dest_info(const struct lbcore_balancer *lb,
+                                        struct lbcore_dest_id id,
+                                        struct lbcore_dest_info *out);
+
+/**
+ * Processes one frame at time `now_ns`: looks up or schedules its connection, rewrites the
+ * bytes in place for the forwarding method (updating `frame->start` and `frame->len`), and
+ * writes the verdict into `*out`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` when `start + len > buf_len` or `link` is
+ * unknown (the frame is then untouched and not counted). A frame the balancer cannot use is
+ * not an error: it gets a `DROP` verdict with its reason, or `PASS`.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `frame` NULL or valid for reading and writing, its
+ * `buf` NULL or valid for reading and writing `buf_len` bytes; `out` NULL or writable.
+ */
+lbcore_result lbcore_balancer_process(struct lbcore_balancer *lb,
+                                      uint64_t now_ns,
+                                      struct lbcore_frame *frame,
+                                      struct lbcore_verdict *out);
+
+/**
+ * Processes `n` frames in order at time `now_ns`, with the same results as calling
+ * `lbcore_balancer_process` on each but faster (table loads overlap). Writes verdict `i`
+ * into `verdicts[i]`.
+ *
+ * All frames are checked first: if one is invalid (as for `lbcore_balancer_process`), the
+ * call returns `LBCORE_RESULT_INVALID_PARAMETER` and processes none.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `frames` and `verdicts` NULL (with `n == 0`) or valid
+ * for `n` elements; each frame's buffer valid as for `lbcore_balancer_process`, and no two
+ * frames' buffers may overlap.
+ */
+lbcore_result lbcore_balancer_process_batch(struct lbcore_balancer *lb,
+                                            uint64_t now_ns,
+                                            struct lbcore_frame *frames,
+                                            size_t n,
+                                            struct lbcore_verdict *verdicts);
+
+/**
+ * Bounded timer work at `now_ns`: examines up to `budget` connection-table entries, removes
+ * the expired ones (their number goes into `*out_removed`), and updates the rate estimators
+ * when due. Call it at least by `lbcore_balancer_poll_timeout`.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `out_removed` NULL or writable.
+ */
+lbcore_result lbcore_balancer_expire(struct lbcore_balancer *lb,
+                                     uint64_t now_ns,
+                                     size_t budget,
+                                     size_t *out_removed);
+
+/**
+ * Writes when `lbcore_balancer_expire` should next be called (nanoseconds) into `*out_ns`.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `out_ns` NULL or writable.
+ */
+lbcore_result lbcore_balancer_poll_timeout(const struct lbcore_balancer *lb, uint64_t *out_ns);
+
+/**
+ * `ipvsadm --set tcp tcpfin udp` on a running balancer, in nanoseconds; 0 leaves a value
+ * unchanged. Applies to later state changes, as in IPVS.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer.
+ */
+lbcore_result lbcore_balancer_set_timeouts(struct lbcore_balancer *lb,
+                                           uint64_t tcp_ns,
+                                           uint64_t tcp_fin_ns,
+                                           uint64_t udp_ns);
+
+/**
+ * Writes the `(tcp, tcpfin, udp)` timeouts of `ipvsadm -L --timeout`, in nanoseconds.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; the out-pointers NULL or writable.
+ */
+lbcore_result lbcore_balancer_timeouts(const struct lbcore_balancer *lb,
+                                       uint64_t *out_tcp_ns,
+                                       uint64_t *out_tcp_fin_ns,
+                                       uint64_t *out_udp_ns);
+
+/**
+ * Writes the balancer-wide counters into `*out`.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `out` NULL or writable.
+ */
+lbcore_result lbcore_balancer_counters(const struct lbcore_balancer *lb,
+                                       struct lbcore_counters *out);
+
+/**
+ * Writes the number of frames dropped for `reason` (below `LBCORE_DROP_REASON_COUNT`) into
+ * `*out`.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `out` NULL or writable.
+ */
+lbcore_result lbcore_balancer_drops(const struct lbcore_balancer *lb,
+                                    uint32_t reason,
+                                    uint64_t *out);
+
+/**
+ * Renders `ipvsadm -Ln` (with `LBCORE_IPVSADM_*` flags: `--stats`, `--rate`,
+ * `--persistent-conn`, `--tun-info` in that precedence, `--exact`, `--nosort`) into `buf`,
+ * NUL-terminated, byte for byte as ipvsadm prints it; its length goes into `*out_n`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for unknown flags and
+ * `LBCORE_RESULT_BUFFER_TOO_SMALL` (size needed in `*out_n`) when `len` is too small.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `buf` NULL or valid for writing `len` bytes; `out_n`
+ * NULL or writable.
+ */
+lbcore_result lbcore_balancer_ipvsadm(const struct lbcore_balancer *lb,
+                                      uint32_t flags,
+                                      char *buf,
+                                      size_t len,
+                                      size_t *out_n);
+
+/**
+ * Renders `ipvsadm -Lnc` (every connection and template, expiry counted from `now_ns`) into
+ * `buf`, NUL-terminated; its length goes into `*out_n`.
+ *
+ * Returns `LBCORE_RESULT_BUFFER_TOO_SMALL` (size needed in `*out_n`) when `len` is too small.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `buf` NULL or valid for writing `len` bytes; `out_n`
+ * NULL or writable.
+ */
+lbcore_result lbcore_balancer_ipvsadm_conns(const struct lbcore_balancer *lb,
+                                            uint64_t now_ns,
+                                            char *buf,
+                                            size_t len,
+                                            size_t *out_n);
+
+/**
+ * Parses keepalived.conf text `text[0..text_len]` (named `file[0..file_len]` in diagnostics;
+ * neither needs a NUL) into a new configuration `*out`.
+ *
+ * Returns `LBCORE_RESULT_CONFIG_INVALID` when the text has errors, with one line per error
+ * (`FILE:LINE: message`) in `diag`; `LBCORE_RESULT_INVALID_PARAMETER` when a text is not
+ * UTF-8. `include` directives are errors (there is no file system to read them from).
+ *
+ * # Safety
+ * `file` and `text` must be NULL or valid for reading their lengths; `out` NULL or valid for
+ * writing a pointer; `diag` NULL or valid for writing `diag_len` bytes; `diag_n` NULL or
+ * writable.
+ */
+lbcore_result lbcore_config_parse_keepalived(const char *file,
+                                             size_t file_len,
+                                             const char *text,
+                                             size_t text_len,
+                                             struct lbcore_config **out,
+                                             char *diag,
+                                             size_t diag_len,
+                                             size_t *diag_n);
+
+/**
+ * Parses `ipvsadm-save` / `ipvsadm -Sn` rules (`-A`, `-a` lines) like
+ * `lbcore_config_parse_keepalived`.
+ *
+ * # Safety
+ * As `lbcore_config_parse_keepalived`.
+ */
+lbcore_result lbcore_config_parse_ipvsadm(const char *file,
+                                          size_t file_len,
+                                          const char *text,
+                                          size_t text_len,
+                                          struct lbcore_config **out,
+                                          char *diag,
+                                          size_t diag_len,
+                                          size_t *diag_n);
+
+/**
+ * Frees a configuration; NULL is fine.
+ *
+ * # Safety
+ * `cfg` must be NULL or from a `lbcore_config_parse_*` function, not freed before.
+ */
+void lbcore_config_free(struct lbcore_config *cfg);
+
+/**
+ * Writes the parser's warnings (one `FILE:LINE: warning: ...` line each; empty if none)
+ * into `buf`, NUL-terminated, and their length into `*out_n`.
+ *
+ * Returns `LBCORE_RESULT_BUFFER_TOO_SMALL` (size needed in `*out_n`) when `len` is too small.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `buf` NULL or valid for writing `len` bytes;
+ * `out_n` NULL or writable.
+ */
+lbcore_result lbcore_config_warnings(const struct lbcore_config *cfg,
+                                     char *buf,
+                                     size_t len,
+                                     size_t *out_n);
+
+/**
+ * Writes what the configuration holds into `*out`.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `out` NULL or writable.
+ */
+lbcore_result lbcore_config_summary(const struct lbcore_config *cfg,
+                                    struct lbcore_config_counts *out);
+
+/**
+ * Gives the MAC address (6 bytes) of the host at `*addr`: `lbcore_balancer_apply_config`
+ * uses it for every real server at that address that has none (direct routing needs it; the
+ * routed methods use it as the next hop). Setting an address again replaces its MAC.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `addr` NULL or readable; `mac` NULL or valid
+ * for reading 6 bytes.
+ */
+lbcore_result lbcore_config_set_mac(struct lbcore_config *cfg,
+                                    const struct lbcore_addr *addr,
+                                    const uint8_t *mac);
+
+/**
+ * Adds every virtual server of the configuration and its real servers to the balancer, as
+ * `lbcore_balancer_add_service` and `lbcore_balancer_add_dest` would. All or nothing: on an
+ * error, the services this call added are removed again, the error code is returned (e.g.
+ * `LBCORE_RESULT_SERVICE_EXISTS`, `LBCORE_RESULT_DIRECT_ROUTING_NEEDS_MAC`), and `diag` says
+ * which block, where.
+ *
+ * Health checks are not run and sorry servers are not added: that is the caller's policy.
+ *
+ * # Safety
+ * `lb` must be NULL or a live balancer; `cfg` NULL or a live configuration; `diag` NULL or
+ * valid for writing `diag_len` bytes; `diag_n` NULL or writable.
+ */
+lbcore_result lbcore_balancer_apply_config(struct lbcore_balancer *lb,
+                                           const struct lbcore_config *cfg,
+                                           char *diag,
+                                           size_t diag_len,
+                                           size_t *diag_n);
+
+/**
+ * Writes what `vrrp_instance` number `index` (in file order, below
+ * `lbcore_config_counts.vrrp_instances`) asks for into `*out`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for an index out of range and
+ * `LBCORE_RESULT_CONFIG_INVALID` when a `track_script` names no `vrrp_script`.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `out` NULL or writable.
+ */
+lbcore_result lbcore_config_vrrp_instance(const struct lbcore_config *cfg,
+                                          size_t index,
+                                          struct lbcore_vrrp_instance_info *out);
+
+/**
+ * Writes the name (`vrrp_instance NAME`) of instance `index` into `buf`, NUL-terminated, and
+ * its length into `*out_n`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for an index out of range and
+ * `LBCORE_RESULT_BUFFER_TOO_SMALL` (size needed in `*out_n`) when `len` is too small.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `buf` NULL or valid for writing `len` bytes;
+ * `out_n` NULL or writable.
+ */
+lbcore_result lbcore_config_vrrp_instance_name(const struct lbcore_config *cfg,
+                                               size_t index,
+                                               char *buf,
+                                               size_t len,
+                                               size_t *out_n);
+
+/**
+ * Writes the `interface` of instance `index` like `lbcore_config_vrrp_instance_name`.
+ *
+ * # Safety
+ * As `lbcore_config_vrrp_instance_name`.
+ */
+lbcore_result lbcore_config_vrrp_instance_interface(const struct lbcore_config *cfg,
+                                                    size_t index,
+                                                    char *buf,
+                                                    size_t len,
+                                                    size_t *out_n);
+
+/**
+ * Writes tracked object `track` (below `lbcore_vrrp_instance_info.track_count`) of instance
+ * `index` into `*out`, and its name (the `vrrp_script` or the interface) into `name`,
+ * NUL-terminated, with its length in `*name_n`. The caller runs the script or watches the
+ * interface and reports with `lbcore_vrrp_router_set_track(router, now, track, ok)`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for an index out of range and
+ * `LBCORE_RESULT_BUFFER_TOO_SMALL` (size needed in `*name_n`, `*out` not written) when
+ * `name_len` is too small.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `out` NULL or writable; `name` NULL or valid
+ * for writing `name_len` bytes; `name_n` NULL or writable.
+ */
+lbcore_result lbcore_config_vrrp_track(const struct lbcore_config *cfg,
+                                       size_t index,
+                                       size_t track,
+                                       struct lbcore_vrrp_track_info *out,
+                                       char *name,
+                                       size_t name_len,
+                                       size_t *name_n);
+
+/**
+ * Builds a VRRP configuration for instance `index` the way keepalived reads its
+ * `vrrp_instance` (with the `global_defs` that apply), ready for `lbcore_vrrp_router_new`
+ * (adjust it first if needed; free it with `lbcore_vrrp_config_free`).
+ *
+ * `primary` is the address adverts are sent from (keepalived: the interface's primary IPv4
+ * address or IPv6 link-local address); it may be NULL when the instance has
+ * `unicast_src_ip`. `iface_mac` (6 bytes) is the interface's MAC, the Ethernet source of
+ * adverts as keepalived sends them without `use_vmac`; NULL uses the virtual router MAC.
+ * The tracked objects are added in the order `lbcore_config_vrrp_track` lists them. IPv6
+ * instances use VRRP version 3; authentication is dropped for version 3.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for an index out of range, and
+ * `LBCORE_RESULT_CONFIG_INVALID` with a reason in `diag` when the instance cannot be built
+ * (no primary address, a VIP of the other family, too many VIPs, an unknown `track_script`).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live configuration; `primary` NULL or readable; `iface_mac` NULL
+ * or valid for reading 6 bytes; `out` NULL or valid for writing a pointer; `diag` NULL or
+ * valid for writing `diag_len` bytes; `diag_n` NULL or writable.
+ */
+lbcore_result lbcore_config_vrrp_config_new(const struct lbcore_config *cfg,
+                                            size_t index,
+                                            const struct lbcore_addr *primary,
+                                            const uint8_t *iface_mac,
+                                            struct lbcore_vrrp_config **out,
+                                            char *diag,
+                                            size_t diag_len,
+                                            size_t *diag_n);
+
+/**
+ * Writes the description of result code `result` into `buf` as NUL-terminated text, its
+ * length (without the NUL) into `*out_n`. An unknown code gets a description too
+ * (`"unknown lbcore_result N"`).
+ *
+ * Returns `LBCORE_RESULT_BUFFER_TOO_SMALL`, with the size needed (NUL included) in `*out_n`,
+ * when `len` is too small; `(NULL, 0)` asks for that size.
+ *
+ * # Safety
+ * `buf` must be NULL or valid for writing `len` bytes; `out_n` NULL or valid for writing.
+ */
+lbcore_result lbcore_result_message(uint32_t result, char *buf, size_t len, size_t *out_n);
+
+/**
+ * Parses the text address `text[..len]` (`"192.0.2.10"`, `"2001:db8::1"`; no NUL needed)
+ * into `*out`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` when the text is not an address.
+ *
+ * # Safety
+ * `text` must be NULL or valid for reading `len` bytes; `out` NULL or valid for writing.
+ */
+lbcore_result lbcore_addr_parse(const char *text, size_t len, struct lbcore_addr *out);
+
+/**
+ * keepalived's gratuitous ARP defaults: 5 per VIP on becoming master and 5 more after 5 s,
+ * the same on hearing a lower priority as master, no refresh, no gap.
+ */
+struct lbcore_vrrp_garp lbcore_vrrp_garp_default(void);
+
+/**
+ * Writes the name of reject reason `reason` (below `LBCORE_VRRP_REJECT_COUNT`, e.g.
+ * `"vrid_mismatch"`) into `buf`, NUL-terminated, and its length into `*out_n`.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for an unknown reason and
+ * `LBCORE_RESULT_BUFFER_TOO_SMALL` (size needed in `*out_n`) when `len` is too small.
+ *
+ * # Safety
+ * `buf` must be NULL or valid for writing `len` bytes; `out_n` NULL or writable.
+ */
+lbcore_result lbcore_vrrp_reject_name(uint32_t reason, char *buf, size_t len, size_t *out_n);
+
+/**
+ * Creates an instance configuration for `version` (an `lbcore_vrrp_version`), virtual router
+ * id `vrid` and primary address `*src` (the advert source; its family is the instance's).
+ * Validation happens in `lbcore_vrrp_router_new`.
+ *
+ * # Safety
+ * `src` must be NULL or readable; `out` NULL or valid for writing a pointer.
+ */
+lbcore_result lbcore_vrrp_config_new(uint32_t version,
+                                     uint8_t vrid,
+                                     const struct lbcore_addr *src,
+                                     struct lbcore_vrrp_config **out);
+
+/**
+ * Frees a VRRP configuration; NULL is fine.
+ *
+ * # Safety
+ * `cfg` must be NULL or from `lbcore_vrrp_config_new`, not freed before.
+ */
+void lbcore_vrrp_config_free(struct lbcore_vrrp_config *cfg);
+
+/**
+ * Sets `priority` (1..255; 255 = address owner).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration.
+ */
+lbcore_result lbcore_vrrp_config_set_priority(struct lbcore_vrrp_config *cfg, uint8_t priority);
+
+/**
+ * Sets `advert_int` in nanoseconds (v2: whole seconds; v3: whole centiseconds).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration.
+ */
+lbcore_result lbcore_vrrp_config_set_advert_interval(struct lbcore_vrrp_config *cfg,
+                                                     uint64_t interval_ns);
+
+/**
+ * Adds a VIP (`virtual_ipaddress`) with its prefix length.
+ *
+ * Returns `LBCORE_RESULT_VRRP_TOO_MANY` beyond `LBCORE_VRRP_MAX_VIPS` and
+ * `LBCORE_RESULT_INVALID_PARAMETER` for a prefix longer than the address.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration; `addr` NULL or readable.
+ */
+lbcore_result lbcore_vrrp_config_add_vip(struct lbcore_vrrp_config *cfg,
+                                         const struct lbcore_addr *addr,
+                                         uint8_t prefix_len);
+
+/**
+ * `authentication { auth_type PASS; auth_pass ... }` (VRRPv2): the first 8 bytes of
+ * `secret[0..len]`.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration; `secret` NULL or valid for `len` bytes.
+ */
+lbcore_result lbcore_vrrp_config_set_auth_pass(struct lbcore_vrrp_config *cfg,
+                                               const uint8_t *secret,
+                                               size_t len);
+
+/**
+ * Sets `state` (an `lbcore_vrrp_start_state`).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration.
+ */
+lbcore_result lbcore_vrrp_config_set_start_state(struct lbcore_vrrp_config *cfg, uint32_t state);
+
+/**
+ * Sets `nopreempt` (never take over from a lower-priority master).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration.
+ */
+lbcore_result lbcore_vrrp_config_set_nopreempt(struct lbcore_vrrp_config *cfg, bool on);
+
+/**
+ * Sets `preempt_delay` in nanoseconds.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration.
+ */
+lbcore_result lbcore_vrrp_config_set_preempt_delay(struct lbcore_vrrp_config *cfg,
+                                                   uint64_t delay_ns);
+
+/**
+ * Sets `accept` (true) or `no_accept` (false).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration.
+ */
+lbcore_result lbcore_vrrp_config_set_accept(struct lbcore_vrrp_config *cfg, bool on);
+
+/**
+ * Adds a `unicast_peer`; `mac` (6 bytes) is its MAC if known, or NULL (adverts to it then
+ * come out as IP packets to route).
+ *
+ * Returns `LBCORE_RESULT_VRRP_TOO_MANY` beyond `LBCORE_VRRP_MAX_PEERS`.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration; `addr` NULL or readable; `mac` NULL or
+ * valid for reading 6 bytes.
+ */
+lbcore_result lbcore_vrrp_config_add_unicast_peer(struct lbcore_vrrp_config *cfg,
+                                                  const struct lbcore_addr *addr,
+                                                  const uint8_t *mac);
+
+/**
+ * Sets `check_unicast_src` (refuse adverts from addresses that are not peers).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration.
+ */
+lbcore_result lbcore_vrrp_config_set_check_unicast_src(struct lbcore_vrrp_config *cfg, bool on);
+
+/**
+ * Adds a tracked object with keepalived's weight semantics (positive: added while OK;
+ * negative: added while failed; 0: Fault while failed) and writes its id (0, 1, ... in
+ * order) into `*out_id` for `lbcore_vrrp_router_set_track`. Tracks start OK.
+ *
+ * Returns `LBCORE_RESULT_VRRP_TOO_MANY` beyond `LBCORE_VRRP_MAX_TRACKS`.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration; `out_id` NULL or writable.
+ */
+lbcore_result lbcore_vrrp_config_add_track(struct lbcore_vrrp_config *cfg,
+                                           int16_t weight,
+                                           uint8_t *out_id);
+
+/**
+ * Sets the Ethernet source of adverts and gratuitous frames: the interface's MAC (6 bytes,
+ * as keepalived without `use_vmac`), or NULL for the virtual router MAC 00-00-5E-00-01-VRID
+ * (RFC 5798, the default).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration; `mac` NULL or valid for reading 6 bytes.
+ */
+lbcore_result lbcore_vrrp_config_set_source_mac(struct lbcore_vrrp_config *cfg, const uint8_t *mac);
+
+/**
+ * Sets `down_timer_adverts` (adverts missed before the master is declared down, 1..100).
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration.
+ */
+lbcore_result lbcore_vrrp_config_set_down_timer_adverts(struct lbcore_vrrp_config *cfg,
+                                                        uint8_t adverts);
+
+/**
+ * Sets the gratuitous ARP / NA timing.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration; `garp` NULL or readable.
+ */
+lbcore_result lbcore_vrrp_config_set_garp(struct lbcore_vrrp_config *cfg,
+                                          const struct lbcore_vrrp_garp *garp);
+
+/**
+ * Sets `lower_prio_no_advert` and `higher_prio_send_advert`.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration.
+ */
+lbcore_result lbcore_vrrp_config_set_advert_policy(struct lbcore_vrrp_config *cfg,
+                                                   bool lower_prio_no_advert,
+                                                   bool higher_prio_send_advert);
+
+/**
+ * Creates a router from a configuration (copied) in state Initialize.
+ *
+ * Returns the `LBCORE_RESULT_VRRP_*` code naming what is wrong with the configuration.
+ *
+ * # Safety
+ * `cfg` must be NULL or a live VRRP configuration; `out` NULL or valid for writing a pointer.
+ */
+lbcore_result lbcore_vrrp_router_new(const struct lbcore_vrrp_config *cfg,
+                                     struct lbcore_vrrp_router **out);
+
+/**
+ * Frees a router; NULL is fine.
+ *
+ * # Safety
+ * `router` must be NULL or from `lbcore_vrrp_router_new`, not freed before.
+ */
+void lbcore_vrrp_router_free(struct lbcore_vrrp_router *router);
+
+/**
+ * The RFC "Startup" event: leave Initialize (for Backup, Master at once for an address
+ * owner, or Fault). Does nothing if already running.
+ *
+ * # Safety
+ * `router` must be NULL or a live router.
+ */
+lbcore_result lbcore_vrrp_router_start(struct lbcore_vrrp_router *router, uint64_t now_ns);
+
+/**
+ * The RFC "Shutdown" event: a master sends a priority-0 advert and removes its VIPs; every
+ * state returns to Initialize.
+ *
+ * # Safety
+ * `router` must be NULL or a live router.
+ */
+lbcore_result lbcore_vrrp_router_shutdown(struct lbcore_vrrp_router *router, uint64_t now_ns);
+
+/**
+ * A packet arrived: `buf[0..len]` is an Ethernet frame or an IP packet (`rx`, an
+ * `lbcore_vrrp_rx`). Any bytes are fine: a packet that is not a valid advert for this router
+ * is counted under its reject reason.
+ *
+ * # Safety
+ * `router` must be NULL or a live router; `buf` NULL or valid for reading `len` bytes.
+ */
+lbcore_result lbcore_vrrp_router_handle_packet(struct lbcore_vrrp_router *router,
+                                               uint64_t now_ns,
+                                               const uint8_t *buf,
+                                               size_t len,
+                                               uint32_t rx);
+
+/**
+ * A bare VRRP message arrived (an IPv6 raw socket): `buf[0..len]`, with the packet's source
+ * and destination addresses and hop limit from `recvmsg` (`hop_limit` < 0 if unknown: the
+ * TTL check is then skipped).
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for a hop limit above 255.
+ *
+ * # Safety
+ * `router` must be NULL or a live router; `buf` NULL or valid for reading `len` bytes; `src`
+ * and `dst` NULL or readable.
+ */
+lbcore_result lbcore_vrrp_router_handle_payload(struct lbcore_vrrp_router *router,
+                                                uint64_t now_ns,
+                                                const uint8_t *buf,
+                                                size_t len,
+                                                const struct lbcore_addr *src,
+                                                const struct lbcore_addr *dst,
+                                                int32_t hop_limit);
+
+/**
+ * Time passed: acts on the timers due at `now_ns`. Safe to call at any time.
+ *
+ * # Safety
+ * `router` must be NULL or a live router.
+ */
+lbcore_result lbcore_vrrp_router_handle_timeout(struct lbcore_vrrp_router *router, uint64_t now_ns);
+
+/**
+ * Writes when `lbcore_vrrp_router_handle_timeout` next has work (nanoseconds) into
+ * `*out_ns`, or `LBCORE_VRRP_NO_TIMEOUT` if no timer is armed.
+ *
+ * # Safety
+ * `router` must be NULL or a live router; `out_ns` NULL or writable.
+ */
+lbcore_result lbcore_vrrp_router_poll_timeout(const struct lbcore_vrrp_router *router,
+                                              uint64_t *out_ns);
+
+/**
+ * Sets a priority adjustment computed by the caller (added to the priority with the track
+ * weights; the result stays within 1..254, an owner at 255).
+ *
+ * # Safety
+ * `router` must be NULL or a live router.
+ */
+lbcore_result lbcore_vrrp_router_set_priority_delta(struct lbcore_vrrp_router *router,
+                                                    uint64_t now_ns,
+                                                    int16_t delta);
+
+/**
+ * A tracked object (from `lbcore_vrrp_config_add_track`) is now OK or failed.
+ *
+ * Returns `LBCORE_RESULT_INVALID_PARAMETER` for an unknown track id.
+ *
+ * # Safety
+ * `router` must be NULL or a live router.
+ */
+lbcore_result lbcore_vrrp_router_set_track(struct lbcore_vrrp_router *router,
+                                           uint64_t now_ns,
+                                           uint8_t track,
+                                           bool ok);
+
+/**
+ * The interface went up (`up` true) or down (false: the router goes to Fault).
+ *
+ * # Safety
+ * `router` must be NULL or a live router.
+ */
+lbcore_result lbcore_vrrp_router_set_interface(struct lbcore_vrrp_router *router,
+                                               uint64_t now_ns,
+                                               bool up);
+
+/**
+ * Writes the router's state, priority, master and timers into `*out`.
+ *
+ * # Safety
+ * `router` must be NULL or a live router; `out` NULL or writable.
+ */
+lbcore_result lbcore_vrrp_router_status(const struct lbcore_vrrp_router *router,
+                                        struct lbcore_vrrp_status *out);
+
+/**
+ * Writes the router's counters into `*out`.
+ *
+ * # Safety
+ * `router` must be NULL or a live router; `out` NULL or writable.
+ */
+lbcore_result lbcore_vrrp_router_counters(const struct lbcore_vrrp_router *router,
+                                          struct lbcore_vrrp_counters *out);
+
+/**
+ * Takes the next action: writes it into `*out`, its packet (for `SEND_ADVERT` and
+ * `SEND_GRATUITOUS`) into `buf[0..len]`, and the packet's length (0 for the other kinds)
+ * into `*out_n`. When nothing is left, `out->kind` is `LBCORE_VRRP_ACTION_KIND_NONE`.
+ *
+ * Returns `LBCORE_RESULT_BUFFER_TOO_SMALL`, with the size needed in `*out_n`, when the
+ * packet does not fit: the action stays first in line for the next call.
+ * `LBCORE_VRRP_PACKET_MAX` bytes always suffice.
+ *
+ * # Safety
+ * `router` must be NULL or a live router; `out` and `out_n` NULL or writable; `buf` NULL or
+ * valid for writing `len` bytes.
+ */
+lbcore_result lbcore_vrrp_router_poll_action(struct lbcore_vrrp_router *router,
+                                             struct lbcore_vrrp_action *out,
+                                             uint8_t *buf,
+                                             size_t len,
+                                             size_t *out_n);
 
 #ifdef __cplusplus
 }  // extern "C"
