@@ -4,12 +4,12 @@
 //! The binding is thin: it converts Python values to core values and back, and owns nothing but
 //! buffers. Every decision (scheduling, rewriting, VRRP) is the core's.
 //!
-//! - [`types`]: the configuration values (`Service`, `Dest`) and the enums.
-//! - [`balancer`]: `Balancer` and `Verdict`; the batch call releases the GIL.
-//! - [`vrrp`]: `Vrrp`, one VRRP instance, and its actions.
-//! - [`pcap`]: reading and writing pcap files, and replaying one through a balancer.
-//! - [`errors`]: the exception hierarchy under `LbError`, mapped from every core error.
-//! - [`config`]: `from_keepalived_conf` / `from_ipvsadm_rules`.
+//! - `types`: the configuration values (`Service`, `Dest`) and the enums.
+//! - `balancer`: `Balancer` and `Verdict`; the batch call releases the GIL.
+//! - `vrrp`: `Vrrp`, one VRRP instance, and its actions.
+//! - `pcap`: reading and writing pcap files, and replaying one through a balancer.
+//! - `errors`: the exception hierarchy under `LbError`, mapped from every core error.
+//! - `config`: `from_keepalived_conf` / `from_ipvsadm_rules`.
 #![forbid(unsafe_code)]
 
 use pyo3::prelude::*;
