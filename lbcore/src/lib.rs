@@ -17,6 +17,8 @@
 //! - [`conn`]: the connection table, the IPVS TCP state machine and timeouts.
 //! - [`balancer`]: the data plane tying them together, with persistence templates, counters
 //!   and verdicts.
+//! - [`health`] (feature `alloc`): keepalived's health-check state of a virtual server
+//!   (retries, alpha, quorum and hysteresis, sorry server, inhibit), sans-IO.
 //! - [`stats`]: counters and IPVS's 2-second EWMA rate estimator.
 //! - [`render`] (feature `alloc`): exact `ipvsadm -Ln`, `--stats`, `--rate` and `-Lnc` text.
 //! - [`vrrp`]: the VRRP v2/v3 router state machine (RFC 3768 / RFC 5798, keepalived-compatible),
@@ -69,6 +71,8 @@ pub mod balancer;
 pub mod config;
 pub mod conn;
 pub mod forward;
+#[cfg(feature = "alloc")]
+pub mod health;
 #[cfg(feature = "alloc")]
 pub mod render;
 pub mod rng;

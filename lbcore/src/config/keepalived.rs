@@ -1618,7 +1618,7 @@ impl Cx<'_> {
                     defaults.connect_timeout =
                         self.secs(c, 0, Duration::from_micros(1), Duration::from_secs(86400))
                 }
-                "retry" => defaults.retry = self.uint(c, 0, 1, u32::MAX as u64).map(|v| v as u32),
+                "retry" => defaults.retry = self.uint(c, 0, 0, u32::MAX as u64).map(|v| v as u32),
                 "delay_before_retry" => {
                     defaults.delay_before_retry = self.secs(c, 0, Duration::ZERO, Duration::from_secs(86400))
                 }
@@ -1899,7 +1899,7 @@ impl Cx<'_> {
                     defaults.connect_timeout =
                         self.secs(c, 0, Duration::from_micros(1), Duration::from_secs(86400))
                 }
-                "retry" => defaults.retry = self.uint(c, 0, 1, u32::MAX as u64).map(|v| v as u32),
+                "retry" => defaults.retry = self.uint(c, 0, 0, u32::MAX as u64).map(|v| v as u32),
                 "delay_before_retry" => {
                     defaults.delay_before_retry = self.secs(c, 0, Duration::ZERO, Duration::from_secs(86400))
                 }
@@ -1967,7 +1967,7 @@ impl Cx<'_> {
                         self.secs(c, 0, Duration::from_micros(1), Duration::from_secs(86400))
                 }
                 "retry" | "nb_get_retry" => {
-                    common.retry = self.uint(c, 0, 1, u32::MAX as u64).map(|v| v as u32)
+                    common.retry = self.uint(c, 0, 0, u32::MAX as u64).map(|v| v as u32)
                 }
                 "delay_before_retry" => {
                     common.delay_before_retry = self.secs(c, 0, Duration::ZERO, Duration::from_secs(86400))

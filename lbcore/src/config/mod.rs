@@ -8,15 +8,19 @@
 //!
 //! - [`parse_keepalived`] ([`keepalived`]): keepalived.conf (2.2.x syntax).
 //! - [`parse_ipvsadm_rules`] ([`ipvsadm`]): `ipvsadm -Sn` output and hand-written rules.
+//! - [`fn@apply`] ([`mod@apply`]): converge a running balancer to a plan's services with the
+//!   fewest changes (reloads).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub mod apply;
 pub mod ipvsadm;
 pub mod keepalived;
 mod plan;
 mod util;
 
+pub use apply::{ApplyError, ApplyReport, DesiredService, apply};
 pub use ipvsadm::{parse_ipvsadm_rules, render_ipvsadm_rules};
 pub use keepalived::parse_keepalived;
 pub use plan::*;

@@ -259,9 +259,9 @@ pub struct CheckCommon {
     pub bind_to: Option<IpAddr>,
     /// `connect_timeout` (default 5 s).
     pub connect_timeout: Option<Duration>,
-    /// `retry` (`nb_get_retry` for HTTP) (default 1).
+    /// `retry` (`nb_get_retry` for HTTP); 0 allowed (default 1, 0 for MISC_CHECK).
     pub retry: Option<u32>,
-    /// `delay_before_retry` (default 1 s).
+    /// `delay_before_retry` (default 1 s, 3 s for HTTP_GET).
     pub delay_before_retry: Option<Duration>,
     /// `delay_loop` of the check (default: the virtual server's).
     pub delay_loop: Option<Duration>,
