@@ -12,6 +12,8 @@
 //! - [`packet_socket`]: an `AF_PACKET` socket bound to one interface (sending whole Ethernet
 //!   frames);
 //! - [`kill_process_group`]: `kill(2)` on a process group (a hung script and its children).
+//! - For the packet drivers (`crate::driver`): [`PacketRing`] (a `TPACKET_V3` receive ring), [`send_batch`]
+//!   (`sendmmsg(2)`), [`packet_statistics`], [`tun_open`] (TUN/TAP devices) and [`setns_net`].
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -221,4 +223,362 @@ pub fn kill_process_group(pgid: u32, signal: i32) -> io::Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packet drivers (`crate::driver`): TPACKET_V3 receive ring, batched send, TUN/TAP, setns.
+// ---------------------------------------------------------------------------------------------
+
+#[cfg_attr(not(feature = "afpacket"), allow(dead_code))]
+/// `TPACKET_V3` (enum `tpacket_versions`).
+const TPACKET_V3: i32 = 2;
+#[cfg_attr(not(feature = "afpacket"), allow(dead_code))]
+/// `ETH_P_ALL`, host order.
+const ETH_P_ALL: u16 = 0x0003;
+#[cfg_attr(not(feature = "afpacket"), allow(dead_code))]
+/// Offset of `block_status` in `struct tpacket_block_desc` (version, offset_to_priv, then
+/// `tpacket_hdr_v1` whose first field it is).
+const BLOCK_STATUS_OFFSET: usize = 8;
+
+#[cfg_attr(not(feature = "afpacket"), allow(dead_code))]
+/// The geometry of a [`PacketRing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingGeometry {
+    /// Bytes per block: a multiple of the page size, a power of two.
+    pub block_size: u32,
+    /// Number of blocks.
+    pub block_nr: u32,
+    /// Nominal frame size (the kernel requires it for the request; V3 packs frames).
+    pub frame_size: u32,
+    /// Retire-block timeout in milliseconds: a partly filled block is handed to user space
+    /// after this long.
+    pub retire_ms: u32,
+}
+
+#[cfg_attr(not(feature = "afpacket"), allow(dead_code))]
+/// An `AF_PACKET` socket bound to one interface for all protocols (`ETH_P_ALL`) with a
+/// `TPACKET_V3` receive ring mapped into memory, `PACKET_IGNORE_OUTGOING` set (frames sent by
+/// this host, including our own, are not received) and optionally `PACKET_VNET_HDR` (each
+/// frame is preceded by a `virtio_net_hdr` describing checksum and GSO state).
+///
+/// The ring is shared with the kernel; the only access this type gives is a whole block once
+/// the kernel has handed it to user space (`TP_STATUS_USER`, read with acquire ordering), and
+/// handing it back ([`PacketRing::release_block`], a release store), which needs `&mut self`
+/// and so ends every borrow of the block.
+pub struct PacketRing {
+    fd: OwnedFd,
+    map: std::ptr::NonNull<u8>,
+    map_len: usize,
+    block_size: usize,
+    block_nr: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone (no other handle to it exists in this
+// process); moving it to another thread moves that exclusive ownership.
+unsafe impl Send for PacketRing {}
+
+#[cfg_attr(not(feature = "afpacket"), allow(dead_code))]
+impl PacketRing {
+    /// Open the socket, set it up and map the ring; bound to `ifindex` last, so no frame of
+    /// another interface gets in.
+    pub fn open(ifindex: u32, geo: RingGeometry, vnet_hdr: bool) -> io::Result<PacketRing> {
+        let index = i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: plain system call with constant arguments; the returned descriptor is checked.
+        let fd: RawFd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V3)?;
+        if vnet_hdr {
+            setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1)?;
+        }
+        setsockopt_int(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)?;
+        let req = libc::tpacket_req3 {
+            tp_block_size: geo.block_size,
+            tp_block_nr: geo.block_nr,
+            tp_frame_size: geo.frame_size,
+            tp_frame_nr: (u64::from(geo.block_size) * u64::from(geo.block_nr)
+                / u64::from(geo.frame_size.max(1)))
+            .try_into()
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+            tp_retire_blk_tov: geo.retire_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        // SAFETY: `req` is a live tpacket_req3 and its exact size is passed with it.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_RX_RING,
+                (&raw const req).cast(),
+                size_of::<libc::tpacket_req3>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let block_size = geo.block_size as usize;
+        let block_nr = geo.block_nr as usize;
+        let map_len = block_size
+            .checked_mul(block_nr)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: a fresh shared mapping of the ring the kernel just allocated for this socket
+        // (exactly `map_len` bytes); the result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_LOCKED | libc::MAP_POPULATE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        let p = if p == libc::MAP_FAILED {
+            // MAP_LOCKED can fail under RLIMIT_MEMLOCK: retry without it.
+            // SAFETY: as above.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    map_len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED | libc::MAP_POPULATE,
+                    fd.as_raw_fd(),
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            p
+        } else {
+            p
+        };
+        let map =
+            std::ptr::NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from(io::ErrorKind::Other))?;
+        let ring = PacketRing {
+            fd,
+            map,
+            map_len,
+            block_size,
+            block_nr,
+        };
+        // SAFETY: sockaddr_ll is a plain C struct for which all-zero bytes are a valid value.
+        let mut ll: libc::sockaddr_ll = unsafe { zeroed() };
+        ll.sll_family = libc::AF_PACKET as u16;
+        ll.sll_protocol = ETH_P_ALL.to_be();
+        ll.sll_ifindex = index;
+        // SAFETY: `ll` is a live sockaddr_ll and its exact size is passed with it.
+        let rc = unsafe {
+            libc::bind(
+                ring.fd.as_raw_fd(),
+                (&raw const ll).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ring)
+    }
+
+    /// Number of blocks.
+    pub fn block_count(&self) -> usize {
+        self.block_nr
+    }
+
+    fn status(&self, i: usize) -> Option<&std::sync::atomic::AtomicU32> {
+        if i >= self.block_nr {
+            return None;
+        }
+        // SAFETY: `i < block_nr`, so the offset stays inside the mapping; blocks start at
+        // page-aligned offsets, so the status word (offset 8) is 4-byte aligned; the kernel
+        // accesses it concurrently only as a whole aligned word, which is what an atomic is.
+        Some(unsafe {
+            std::sync::atomic::AtomicU32::from_ptr(
+                self.map
+                    .as_ptr()
+                    .add(i * self.block_size + BLOCK_STATUS_OFFSET)
+                    .cast::<u32>(),
+            )
+        })
+    }
+
+    /// Block `i` if the kernel has handed it to user space, as bytes (starting with its
+    /// `tpacket_block_desc`).
+    pub fn user_block(&self, i: usize) -> Option<&[u8]> {
+        let st = self.status(i)?.load(std::sync::atomic::Ordering::Acquire);
+        if st & libc::TP_STATUS_USER == 0 {
+            return None;
+        }
+        // SAFETY: in range (checked by `status`); while the status says TP_STATUS_USER the
+        // kernel does not write the block, and the acquire load above orders our reads after
+        // its writes. The slice borrows `self`, and the only way to hand the block back is
+        // `release_block(&mut self)`, so the slice cannot outlive user ownership.
+        Some(unsafe {
+            std::slice::from_raw_parts(self.map.as_ptr().add(i * self.block_size), self.block_size)
+        })
+    }
+
+    /// Hand block `i` back to the kernel.
+    pub fn release_block(&mut self, i: usize) {
+        if let Some(s) = self.status(i) {
+            s.store(libc::TP_STATUS_KERNEL, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
+impl AsRawFd for PacketRing {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl Drop for PacketRing {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping created in `open`; no borrow of it can be
+        // alive (they all borrow `self`).
+        unsafe {
+            libc::munmap(self.map.as_ptr().cast(), self.map_len);
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "afpacket"), allow(dead_code))]
+/// Most messages one [`send_batch`] system call carries.
+pub const SEND_BATCH_MAX: usize = 64;
+
+#[cfg_attr(not(feature = "afpacket"), allow(dead_code))]
+/// `sendmmsg(2)` on a connected or bound packet socket: message `i` is
+/// `data[i * slot..i * slot + lens[i]]`. Sends at most [`SEND_BATCH_MAX`] messages per system
+/// call and loops until all are sent or one fails; returns how many were sent, or the error
+/// of the first system call if it sent nothing.
+pub fn send_batch(fd: &impl AsRawFd, data: &[u8], slot: usize, lens: &[u16]) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < lens.len() {
+        let n = (lens.len() - sent).min(SEND_BATCH_MAX);
+        // SAFETY: iovec and mmsghdr are plain C structs for which all-zero bytes are valid.
+        let mut iovs: [libc::iovec; SEND_BATCH_MAX] = unsafe { zeroed() };
+        // SAFETY: as above.
+        let mut msgs: [libc::mmsghdr; SEND_BATCH_MAX] = unsafe { zeroed() };
+        for k in 0..n {
+            let i = sent + k;
+            let len = usize::from(lens[i]);
+            let off = i * slot;
+            let Some(bytes) = data.get(off..off + len) else {
+                return Err(io::Error::from(io::ErrorKind::InvalidInput));
+            };
+            iovs[k] = libc::iovec {
+                iov_base: bytes.as_ptr().cast_mut().cast(),
+                iov_len: bytes.len(),
+            };
+            msgs[k].msg_hdr.msg_iov = &raw mut iovs[k];
+            msgs[k].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: the first `n` entries of `msgs` each point to one iovec of `iovs`, which
+        // describes a live range of `data` (bounds checked above); the kernel only reads the
+        // data and writes `msg_len` within `msgs`.
+        let rc = unsafe {
+            libc::sendmmsg(
+                fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if rc < 0 {
+            if sent == 0 {
+                return Err(io::Error::last_os_error());
+            }
+            return Ok(sent);
+        }
+        // Non-negative here.
+        let rc = rc as usize;
+        sent += rc;
+        if rc < n {
+            break;
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg_attr(not(any(feature = "tun", feature = "tap")), allow(dead_code))]
+/// Open `/dev/net/tun` and attach to (or create) interface `name` (empty: the kernel picks a
+/// name) as a TUN (`tap == false`, bare IP) or TAP (Ethernet) device, without packet
+/// information (`IFF_NO_PI`). Non-blocking, close-on-exec. Returns the descriptor and the
+/// interface's name.
+pub fn tun_open(name: &str, tap: bool) -> io::Result<(OwnedFd, String)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if name.len() >= libc::IFNAMSIZ || name.as_bytes().contains(&0) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("/dev/net/tun")?;
+    // SAFETY: ifreq is a plain C struct (with a union) for which all-zero bytes are valid.
+    let mut ifr: libc::ifreq = unsafe { zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    let kind = if tap { libc::IFF_TAP } else { libc::IFF_TUN };
+    ifr.ifr_ifru.ifru_flags = (kind | libc::IFF_NO_PI) as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `ifr` is (live, exclusive).
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF as _, &raw mut ifr) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let bytes: Vec<u8> = ifr
+        .ifr_name
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    Ok((OwnedFd::from(file), String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// `setns(2)` with `CLONE_NEWNET`: move the calling thread into the network namespace `ns`
+/// refers to (an open `/run/netns/NAME` or `/proc/PID/ns/net`).
+pub fn setns_net(ns: &impl AsRawFd) -> io::Result<()> {
+    // SAFETY: plain system call on a descriptor the caller keeps open for its duration.
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg_attr(not(feature = "afpacket"), allow(dead_code))]
+/// `getsockopt(PACKET_STATISTICS)` on a `TPACKET_V3` socket: (packets, drops) since the last
+/// call (reading resets the kernel's counters).
+pub fn packet_statistics(fd: &impl AsRawFd) -> io::Result<(u32, u32)> {
+    // SAFETY: tpacket_stats_v3 is a plain C struct for which all-zero bytes are valid.
+    let mut st: libc::tpacket_stats_v3 = unsafe { zeroed() };
+    let mut len = size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+    // SAFETY: `st` is a live, exclusively borrowed tpacket_stats_v3 and `len` its size; the
+    // kernel writes at most `len` bytes and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&raw mut st).cast(),
+            &raw mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st.tp_packets, st.tp_drops))
 }

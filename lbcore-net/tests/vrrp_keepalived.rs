@@ -151,11 +151,20 @@ impl Net {
                 .to_string()
         };
         let (main_pid, vrrp_pid, check_pid) = (pid("main"), pid("vrrp"), pid("checkers"));
+        let control = self
+            .lab
+            .path(&format!("{name}.sock"))
+            .to_str()
+            .unwrap()
+            .to_string();
         let log = format!("{name}.log");
         let proc = match kind {
-            Impl::Lbd => self
-                .lab
-                .spawn(ns, LBD, &["-f", &conf, "--pid-file", &main_pid], &log),
+            Impl::Lbd => self.lab.spawn(
+                ns,
+                LBD,
+                &["-f", &conf, "--pid-file", &main_pid, "--control", &control],
+                &log,
+            ),
             // Foreground, log to the console, VRRP only, with pid files of its own (a second
             // keepalived with the default ones refuses to start).
             Impl::Keepalived => self.lab.spawn(

@@ -100,7 +100,15 @@ impl Net {
         self.lab.spawn(
             ns,
             &lbd(),
-            &["-f", &path, "-l", "--pid-file", pid.to_str().unwrap()],
+            &[
+                "-f",
+                &path,
+                "-l",
+                "--pid-file",
+                pid.to_str().unwrap(),
+                "--control",
+                self.lab.path(&format!("{name}.sock")).to_str().unwrap(),
+            ],
             &format!("{name}.log"),
         )
     }
@@ -157,13 +165,11 @@ fn failover(tag: &str, flavour: Flavour) {
         n.lab.logs()
     );
 
-    // SIGHUP: reload is not supported yet; it is said, and nothing else happens.
+    // SIGHUP: the file is re-read; the VRRP instances run on as they are.
     n.lab.proc(pb).signal("HUP");
-    n.expect(
-        "B logs that reload is not supported",
-        Duration::from_secs(2),
-        |n| n.log_has(pb, "reload not yet supported"),
-    );
+    n.expect("B reloads", Duration::from_secs(2), |n| {
+        n.log_has(pb, "Configuration reloaded")
+    });
     assert!(
         n.lab.proc(pb).exited().is_none(),
         "B still runs after SIGHUP\n{}",

@@ -47,4 +47,4 @@ mod runner;
 pub mod rx;
 
 pub use map::{IfaceInfo, MapError, Mapped, TrackSource, instance_config};
-pub use runner::{RunError, Runner, check_plan};
+pub use runner::{RunError, Runner, StateSink, check_plan};

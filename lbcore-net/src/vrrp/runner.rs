@@ -7,8 +7,8 @@ use std::io::{self, Read};
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lbcore::config::{Notify, Plan};
@@ -246,7 +246,15 @@ pub struct Runner {
     /// Last known up/down of every interface we care about, by index.
     links: HashMap<u32, bool>,
     buf: Vec<u8>,
+    /// Called on SIGHUP (the daemon's reload); without it SIGHUP is only logged.
+    reload_hook: Option<Box<dyn FnMut() + Send>>,
+    /// Where the instances' states are published after every change (the control socket
+    /// reads them).
+    state_sink: Option<StateSink>,
 }
+
+/// Where a runner publishes its instances' names and states.
+pub type StateSink = Arc<Mutex<Vec<(String, State)>>>;
 
 /// Check a plan's VRRP part without the system (placeholder interfaces): every warning and
 /// error the mapping would give (`lbd check`).
@@ -587,12 +595,14 @@ impl Runner {
             notifiers: Notifiers::default(),
             links: link_state,
             buf: vec![0; 9216],
+            reload_hook: None,
+            state_sink: None,
         })
     }
 
     /// Run until SIGTERM or SIGINT, then shut down cleanly: every master sends a priority-0
-    /// advert and gives up its VIPs, `notify_stop` scripts run. SIGHUP is logged (reload is
-    /// not supported yet).
+    /// advert and gives up its VIPs, `notify_stop` scripts run. SIGHUP calls the hook set with
+    /// [`Runner::on_reload`], or is only logged.
     pub fn run(mut self) -> Result<(), RunError> {
         let mut signals = Signals::install().map_err(io_err("installing signal handlers"))?;
         // VIPs left on the interfaces by an earlier run that was killed: every instance starts
@@ -654,10 +664,14 @@ impl Runner {
                 break;
             }
             if signals.hup.swap(false, Ordering::SeqCst) {
-                tracing::warn!(
-                    "SIGHUP: reload not yet supported; carrying on with the running configuration"
-                );
+                match self.reload_hook.as_mut() {
+                    Some(hook) => hook(),
+                    None => tracing::warn!(
+                        "SIGHUP: reload not yet supported; carrying on with the running configuration"
+                    ),
+                }
             }
+            self.publish();
             let now = self.clock.now();
             for u in 0..self.units.len() {
                 if self.units[u].poll_timeout().is_some_and(|t| t <= now) {
@@ -693,6 +707,7 @@ impl Runner {
                     i32::try_from(d.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
                 }
             };
+            self.publish();
             fds.clear();
             fds.push(pollfd(signals.read.as_raw_fd()));
             fds.push(pollfd(self.monitor.as_ref().map_or(-1, |m| m.as_raw_fd())));
@@ -715,6 +730,7 @@ impl Runner {
 
         tracing::info!("Stopping");
         self.shutdown();
+        self.publish();
         Ok(())
     }
 
@@ -1042,6 +1058,27 @@ impl Runner {
                         self.drain(unit);
                     }
                 }
+            }
+        }
+    }
+
+    /// Calls `hook` on SIGHUP instead of only logging it. The VRRP instances themselves keep
+    /// running as they are: a changed `vrrp_instance` needs a restart.
+    pub fn on_reload(&mut self, hook: impl FnMut() + Send + 'static) {
+        self.reload_hook = Some(Box::new(hook));
+    }
+
+    /// Publishes the instances' names and states into `sink` whenever they change.
+    pub fn publish_states(&mut self, sink: StateSink) {
+        self.state_sink = Some(sink);
+    }
+
+    fn publish(&self) {
+        if let Some(sink) = &self.state_sink {
+            let now = self.states();
+            let mut shared = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if *shared != now {
+                *shared = now;
             }
         }
     }

@@ -394,3 +394,54 @@ pub fn gone(pid: u32) -> bool {
         Ok(s) => s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) == Some("Z"),
     }
 }
+
+/// A veth pair straight between two namespaces: `dev1` in `ns1` with `addrs1`, `dev2` in
+/// `ns2` with `addrs2` (IPv6 ones `nodad`); both up. Offloads stay at the veth defaults
+/// (checksum offload, TSO and GSO on).
+pub fn veth_pair(ns1: &str, dev1: &str, addrs1: &[&str], ns2: &str, dev2: &str, addrs2: &[&str]) {
+    must(
+        "ip",
+        &[
+            "-n", ns1, "link", "add", "name", dev1, "type", "veth", "peer", "name", dev2, "netns", ns2,
+        ],
+    );
+    for (ns, dev, addrs) in [(ns1, dev1, addrs1), (ns2, dev2, addrs2)] {
+        for a in addrs {
+            if a.contains(':') {
+                must("ip", &["-n", ns, "addr", "add", a, "dev", dev, "nodad"]);
+            } else {
+                must("ip", &["-n", ns, "addr", "add", a, "dev", dev]);
+            }
+        }
+        must("ip", &["-n", ns, "link", "set", "dev", dev, "up"]);
+    }
+}
+
+/// The path of namespace `ns` for `setns(2)` (`ip netns` bind-mounts them there).
+pub fn ns_path(ns: &str) -> PathBuf {
+    PathBuf::from("/run/netns").join(ns)
+}
+
+/// Interface `dev`'s index in namespace `ns`.
+pub fn ifindex(ns: &str, dev: &str) -> u32 {
+    let out = must("ip", &["-n", ns, "-o", "link", "show", "dev", dev]);
+    out.split(':')
+        .next()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Interface `dev`'s received-packets counter in namespace `ns`.
+pub fn rx_packets(ns: &str, dev: &str) -> u64 {
+    let out = cmd(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            ns,
+            "cat",
+            &format!("/sys/class/net/{dev}/statistics/rx_packets"),
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
