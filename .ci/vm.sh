@@ -5,7 +5,8 @@
 # Idempotent and cached: the .debs (kernel, busybox-static, ipvsadm and its libraries) are
 # downloaded once into $LBCORE_VM_CACHE (default ~/.cache/lbcore-vm) and extracted once per
 # package version; the initramfs is repacked each run (about a second) around the freshly
-# built static guest binary. Installs qemu-system-x86 with apt when it is missing (root).
+# built static guest binary and lbd (the guest also runs `lbd --offload ipvs`). Installs
+# qemu-system-x86 with apt when it is missing (root).
 # Fails loudly on any error; LBCORE_REQUIRE_NETNS=1 makes the test fail rather than skip.
 #
 #   bash .ci/vm.sh            prepare, then run the VM test
@@ -108,13 +109,16 @@ if [ ! -f "$BASE/.done" ]; then
     touch "$BASE/.done"
 fi
 
-# 4. the static guest program
-step "building the guest program (static)"
+# 4. the static guest program and lbd (the guest runs `lbd --offload ipvs` too)
+step "building the guest program and lbd (static)"
 RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release -p lbcore-net \
-    --example ipvs-vm-guest --target x86_64-unknown-linux-gnu || die "guest build failed"
+    --example ipvs-vm-guest --bin lbd --target x86_64-unknown-linux-gnu || die "guest/lbd build failed"
 GUEST="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/examples/ipvs-vm-guest"
-ldd "$GUEST" 2>&1 | grep -qE "statically linked|not a dynamic executable" \
-    || die "$GUEST is not statically linked"
+LBD="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/lbd"
+for b in "$GUEST" "$LBD"; do
+    ldd "$b" 2>&1 | grep -qE "statically linked|not a dynamic executable" \
+        || die "$b is not statically linked"
+done
 
 # 5. initramfs
 step "packing the initramfs"
@@ -122,8 +126,9 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cp -a "$BASE/root/." "$WORK/"
 cp "$GUEST" "$WORK/guest"
+cp "$LBD" "$WORK/lbd"
 cp "$ROOT/lbcore-net/tests/vm/init" "$WORK/init"
-chmod 755 "$WORK/init" "$WORK/guest"
+chmod 755 "$WORK/init" "$WORK/guest" "$WORK/lbd"
 mkdir -p "$CACHE/current"
 (cd "$WORK" && find . | "$BASE/root/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -1 > "$CACHE/current/initramfs.gz.tmp")
 mv "$CACHE/current/initramfs.gz.tmp" "$CACHE/current/initramfs.gz"

@@ -1,6 +1,7 @@
 //! The IPVS offload (`lbcore_net::ipvs`) against a real kernel: boots the Debian kernel and
 //! initramfs that `.ci/vm.sh` prepares under `qemu-system-x86_64 -accel tcg` and reads the
-//! guest program's verdicts (`tests/vm/guest.rs`) from the serial console.
+//! guest program's verdicts (`tests/vm/guest.rs`, and `tests/vm/lbd.rs` for
+//! `lbd --offload ipvs`) from the serial console.
 //!
 //! The artefacts are looked up in `$LBCORE_VM_DIR` (default `~/.cache/lbcore-vm/current`):
 //! `vmlinuz` and `initramfs.gz`. When they or qemu are missing the test prints `SKIPPED` and
@@ -87,7 +88,7 @@ fn ipvs_offload_in_a_real_kernel() {
         }
     }
     println!(
-        "VM run: {:.1} s (boot, module loading, all checks, benchmark)",
+        "VM run: {:.1} s (boot, module loading, all checks, benchmark, lbd)",
         elapsed.as_secs_f64()
     );
     let Some(result) = result else {
@@ -111,4 +112,34 @@ fn ipvs_offload_in_a_real_kernel() {
     );
     assert_eq!(failed, 0, "VM checks failed: {result}");
     assert!(passed >= 20, "too few VM checks ran: {result}");
+    // `lbd --offload ipvs` in the kernel (tests/vm/lbd.rs): each property must have been checked.
+    let missing: Vec<&str> = LBD_CHECKS
+        .iter()
+        .copied()
+        .filter(|name| {
+            !console
+                .lines()
+                .any(|l| l.starts_with(&format!("CHECK {name} OK")))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "lbd checks missing or not OK in the VM: {missing:?}"
+    );
 }
+
+/// The checks of `lbd --offload ipvs` the guest must report OK.
+const LBD_CHECKS: &[&str] = &[
+    "lbd-offload-start",
+    "lbd-keeps-foreign-service",
+    "lbd-conns-through-ipvs",
+    "lbd-check-down-removes-dest",
+    "lbd-inhibit-on-failure-weight-0",
+    "lbd-check-up-restores",
+    "lbd-sighup-weight-change",
+    "lbd-sighup-one-set-dest",
+    "lbd-sighup-bad-conf-no-change",
+    "lbd-sighup-drop-service",
+    "lbd-sigterm-exit-0",
+    "lbd-exit-removes-its-services",
+];

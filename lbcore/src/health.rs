@@ -639,20 +639,36 @@ pub struct VirtualServerHealth {
 impl VirtualServerHealth {
     /// The state at start (`now`): every checker's first probe is due at `now`.
     pub fn new(cfg: HealthConfig, now: Instant) -> Self {
+        Self::new_migrated(cfg, now, None)
+    }
+
+    /// [`VirtualServerHealth::new`] after a reload, as keepalived's `migrate_checkers()`: a
+    /// checker of a real server (same address and port) that has the same configuration in
+    /// `old` starts in the state it had there (up or down, run or not), so a failed server
+    /// stays out across a reload and the others are not touched.
+    pub fn new_migrated(cfg: HealthConfig, now: Instant, old: Option<&VirtualServerHealth>) -> Self {
         let servers = cfg
             .servers
             .into_iter()
             .map(|s| {
+                let prev = old.and_then(|o| {
+                    o.servers
+                        .iter()
+                        .find(|p| p.cfg.dest.addr == s.dest.addr && p.cfg.dest.port == s.dest.port)
+                });
                 let checkers: Vec<CheckerState> = s
                     .checkers
                     .iter()
-                    .map(|c| CheckerState {
-                        cfg: c.clone(),
-                        is_up: !c.alpha,
-                        has_run: false,
-                        retry_it: 0,
-                        next_due: now,
-                        in_flight: false,
+                    .map(|c| {
+                        let was = prev.and_then(|p| p.checkers.iter().find(|pc| pc.cfg == *c));
+                        CheckerState {
+                            cfg: c.clone(),
+                            is_up: was.map_or(!c.alpha, |w| w.is_up),
+                            has_run: was.is_some_and(|w| w.has_run),
+                            retry_it: 0,
+                            next_due: now,
+                            in_flight: false,
+                        }
                     })
                     .collect();
                 let num_failed = checkers.iter().filter(|c| !c.is_up).count() as u32;

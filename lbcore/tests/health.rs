@@ -717,3 +717,34 @@ fn from_plan_applies_keepalived_defaults() {
     );
     assert_eq!(h.dests(), vec![], "alpha");
 }
+
+/// A reload (keepalived's `migrate_checkers`): a server that is down stays out, a changed
+/// checker starts afresh, and a new server starts up.
+#[test]
+fn reload_keeps_the_state_of_unchanged_checkers() {
+    let mut h = VirtualServerHealth::new(
+        cfg(vec![server(1, 1, vec![tcp(0)]), server(2, 1, vec![tcp(0)])]),
+        t(0),
+    );
+    assert_eq!(h.dests(), vec![dest(1, 1), dest(2, 1)]);
+    while h.poll_probe(t(0)).is_some() {}
+    assert!(h.handle_result(t(10), id(0, 0), Success));
+    assert!(h.handle_result(t(10), id(1, 0), Failure));
+    drain(&mut h);
+    assert_eq!(h.dests(), vec![dest(1, 1)], "server 2 is down");
+
+    // Same checkers: server 2 stays out; a third server starts up.
+    let again = cfg(vec![
+        server(1, 1, vec![tcp(0)]),
+        server(2, 1, vec![tcp(0)]),
+        server(3, 1, vec![tcp(0)]),
+    ]);
+    let m = VirtualServerHealth::new_migrated(again, t(0), Some(&h));
+    assert_eq!(m.dests(), vec![dest(1, 1), dest(3, 1)]);
+    assert_eq!(m.server_alive(1), Some(false));
+
+    // Server 2's checker changed (another retry count): it starts afresh, up.
+    let changed = cfg(vec![server(1, 1, vec![tcp(0)]), server(2, 1, vec![tcp(2)])]);
+    let m = VirtualServerHealth::new_migrated(changed, t(0), Some(&h));
+    assert_eq!(m.dests(), vec![dest(1, 1), dest(2, 1)]);
+}

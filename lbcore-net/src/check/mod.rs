@@ -219,6 +219,12 @@ impl HealthService {
     /// Sets up every virtual server of `plan` and starts the probe threads. Errors are
     /// `file:line: reason`, all of them; nothing runs then.
     pub fn new(plan: &Plan) -> Result<Self, Vec<String>> {
+        Self::new_migrated(plan, None)
+    }
+
+    /// [`HealthService::new`] for a reload: checkers unchanged since `old` keep their state
+    /// (see [`VirtualServerHealth::new_migrated`]).
+    pub fn new_migrated(plan: &Plan, old: Option<&HealthService>) -> Result<Self, Vec<String>> {
         let epoch = Instant::now();
         let mut errors = Vec::new();
         let mut vss = Vec::new();
@@ -236,7 +242,12 @@ impl HealthService {
                 checkers += per_rs.len();
                 specs.push(per_rs);
             }
-            let health = VirtualServerHealth::from_plan(vs, lbcore::time::Instant::ZERO);
+            let prev = old.and_then(|o| o.vss.iter().find(|e| e.key == vs.service.key));
+            let health = VirtualServerHealth::new_migrated(
+                lbcore::health::HealthConfig::from_plan(vs),
+                lbcore::time::Instant::ZERO,
+                prev.map(|e| &e.health),
+            );
             let initial = health.dests();
             vss.push(VsEntry {
                 key: vs.service.key,

@@ -601,7 +601,8 @@ impl Manager {
     /// Takes `plan` as the running configuration: checks it against the balancer first (a
     /// refused plan changes nothing), then restarts the health checks and converges.
     fn set_plan(&mut self, plan: Plan) -> Result<(), String> {
-        let health = HealthService::new(&plan).map_err(|errors| errors.join("\n"))?;
+        let health =
+            HealthService::new_migrated(&plan, self.health.as_ref()).map_err(|errors| errors.join("\n"))?;
         // What apply would need, with placeholder MACs: capacity and validity only.
         let trial: Vec<DesiredService> = plan
             .virtual_servers

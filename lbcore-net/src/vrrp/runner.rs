@@ -251,6 +251,10 @@ pub struct Runner {
     /// Where the instances' states are published after every change (the control socket
     /// reads them).
     state_sink: Option<StateSink>,
+    /// Installed at construction, so that a SIGTERM or SIGHUP that arrives while the caller
+    /// is still setting up (lbd programs its data plane between `new` and `run`) is kept for
+    /// the loop instead of killing the process.
+    signals: Option<Signals>,
 }
 
 /// Where a runner publishes its instances' names and states.
@@ -597,6 +601,7 @@ impl Runner {
             buf: vec![0; 9216],
             reload_hook: None,
             state_sink: None,
+            signals: Some(Signals::install().map_err(io_err("installing signal handlers"))?),
         })
     }
 
@@ -604,7 +609,10 @@ impl Runner {
     /// advert and gives up its VIPs, `notify_stop` scripts run. SIGHUP calls the hook set with
     /// [`Runner::on_reload`], or is only logged.
     pub fn run(mut self) -> Result<(), RunError> {
-        let mut signals = Signals::install().map_err(io_err("installing signal handlers"))?;
+        let mut signals = match self.signals.take() {
+            Some(s) => s,
+            None => Signals::install().map_err(io_err("installing signal handlers"))?,
+        };
         // VIPs left on the interfaces by an earlier run that was killed: every instance starts
         // as backup, so it must not hold them (keepalived removes them too).
         let present = self.rtnl.addresses(None).unwrap_or_default();

@@ -7,6 +7,8 @@
 //!   `ipvsadm` commands for kernel-only settings); `ipvsadm -Sn` and `ipvsadm -Ln` must be
 //!   byte-for-byte equal, and re-applying our configuration over ipvsadm's must send nothing;
 //! - `CHECK <name> OK|FAIL ...` for error messages and the diff-apply properties;
+//! - `CHECK lbd-... OK|FAIL ...` for `lbd --offload ipvs` (the static `/lbd` in the initramfs)
+//!   following its health checks, SIGHUP reloads and SIGTERM in the kernel ([`lbd`]);
 //! - `BENCH ...` timings, and finally `LBCORE-VM-RESULT: N passed, M failed`.
 //!
 //! Not a test of the host: `tests/ipvs_vm.rs` boots the VM and reads these lines.
@@ -17,6 +19,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lbcore::config::{Plan, parse_ipvsadm_rules, render_ipvsadm_rules};
+mod lbd;
+
 use lbcore_net::ipvs::{
     Desired, Dest, Fwd, Ipvs, Key, Service, ServiceFlags, SyncDaemon, SyncState, Timeouts, TunFlags, TunKind,
     Tunnel,
@@ -284,6 +288,7 @@ fn main() {
     misc(&mut t, &mut ipvs);
     diff_apply(&mut t, &mut ipvs);
     bench(&mut t, &mut ipvs);
+    lbd::run(&mut t, &mut ipvs);
 
     let _ = ipvs.flush();
     println!("LBCORE-VM-RESULT: {} passed, {} failed", t.passed, t.failed);
