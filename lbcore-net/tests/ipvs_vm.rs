@@ -139,6 +139,7 @@ const LBD_CHECKS: &[&str] = &[
     "lbd-sighup-weight-change",
     "lbd-sighup-one-set-dest",
     "lbd-sighup-bad-conf-no-change",
+    "lbd-sighup-keeps-failed-dest-out",
     "lbd-sighup-drop-service",
     "lbd-sigterm-exit-0",
     "lbd-exit-removes-its-services",
