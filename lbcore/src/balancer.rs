@@ -1035,6 +1035,12 @@ impl<'a> Balancer<'a> {
         frames: &mut [Frame<B>],
         verdicts: &mut [Verdict],
     ) {
+        // Stages per group of packets, so that their cache misses overlap instead of queueing
+        // behind each other: (1) parse and hash every packet; (2) load their hash buckets in a
+        // tight loop (independent loads: the misses are in flight together), and touch the
+        // next group's frames the same way; (3) load the entries at the heads of the chains;
+        // (4) the lookups and rewrites proper, on warm lines. Real prefetch instructions would
+        // not stall on the loads, but need `unsafe` (see BENCHMARKS.md).
         const GROUP: usize = 8;
         let now = self.clamp_now(now);
         let n = frames.len().min(verdicts.len());
@@ -1042,13 +1048,24 @@ impl<'a> Balancer<'a> {
         while base < n {
             let end = (base + GROUP).min(n);
             let mut parsed: [Option<Classified>; GROUP] = [None; GROUP];
-            let mut sink = 0u32;
+            let mut hashes = [None; GROUP];
             for i in base..end {
                 let c = self.classify(&mut frames[i]);
                 if let Ok(Some((_, _, h))) = &c {
-                    sink ^= self.conns.touch(*h);
+                    hashes[i - base] = Some(*h);
                 }
                 parsed[i - base] = Some(c);
+            }
+            let mut sink = 0u32;
+            for h in hashes.iter().flatten() {
+                sink ^= self.conns.touch_bucket(*h);
+            }
+            for f in frames.iter_mut().take(n).skip(end).take(GROUP) {
+                let start = f.start;
+                sink ^= f.buf.as_mut().get(start).copied().map_or(0, u32::from);
+            }
+            for h in hashes.iter().flatten() {
+                sink ^= self.conns.touch_head(*h);
             }
             core::hint::black_box(sink);
             for i in base..end {
@@ -1332,7 +1349,9 @@ impl<'a> Balancer<'a> {
 
     /// Applies a packet to a connection's protocol state and refreshes its timer.
     fn update_state(&mut self, now: Instant, idx: u32, dir: TcpDirection, tcp_flags: u8) {
-        let timeouts = self.cfg.timeouts;
+        // Borrowed, not copied: `Timeouts` is 12 durations, and a copy per packet was a memcpy
+        // call on the established-flow path.
+        let timeouts = &self.cfg.timeouts;
         let Some(c) = self.conns.get_mut(idx) else { return };
         let old = c.state();
         let new = if c.proto() == 6 {

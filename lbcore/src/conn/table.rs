@@ -349,6 +349,25 @@ impl<'a> ConnTable<'a> {
         head
     }
 
+    /// The batch path's stage 2: loads the hash bucket of `hash` (an ordinary load: a
+    /// prefetch instruction would need `unsafe`, see BENCHMARKS.md). Issued for a whole group
+    /// in a tight loop, the cache misses overlap.
+    #[inline]
+    pub fn touch_bucket(&self, hash: u64) -> u32 {
+        self.buckets[self.bucket_of(hash)]
+    }
+
+    /// The batch path's stage 3: loads the first entry on the chain of `hash` (whose bucket
+    /// stage 2 brought into the cache).
+    #[inline]
+    pub fn touch_head(&self, hash: u64) -> u32 {
+        let head = self.buckets[self.bucket_of(hash)];
+        match self.entries.get((head >> 1) as usize) {
+            Some(e) if head != NIL => u32::from(e.cport),
+            _ => head,
+        }
+    }
+
     /// Iterates over the indices of entries in use.
     pub fn iter_used(&self) -> impl Iterator<Item = (u32, &Conn)> + '_ {
         self.entries

@@ -128,7 +128,7 @@ fn ipv4_header(data: &[u8], l3: usize) -> Result<IpInfo, ParseError> {
     // A correct header sums to all ones. Options are rare: sum the borrowed array directly
     // when there are none.
     let hsum = if ihl == ipv4::HEADER_LEN {
-        checksum::sum(h)
+        sum_header20(h)
     } else {
         checksum::sum(data.get(l3..l3 + ihl).ok_or(ParseError::BadIpv4HeaderLength)?)
     };
@@ -152,6 +152,19 @@ fn ipv4_header(data: &[u8], l3: usize) -> Result<IpInfo, ParseError> {
         frag,
         ttl: h[ipv4::TTL],
     })
+}
+
+/// [`checksum::sum`] of an option-less IPv4 header: five fixed 32-bit loads and one fold, where
+/// the general loop costs about three times the instructions on every packet.
+#[inline(always)]
+fn sum_header20(h: &[u8; ipv4::HEADER_LEN]) -> u32 {
+    let w = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    // Five 32-bit words sum below 2^35: two folds to 17 bits, a third to 16.
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    acc as u32
 }
 
 fn ipv6_header(data: &[u8], l3: usize) -> Result<IpInfo, ParseError> {
@@ -361,4 +374,30 @@ fn v4<const N: usize>(h: &[u8; N], off: usize) -> IpAddr {
 fn v6<const N: usize>(h: &[u8; N], off: usize) -> IpAddr {
     // `off` is a field constant with `off + 16 <= N`; the fallback is unreachable.
     IpAddr::V6(Ipv6Addr::from(chunk::<16>(h, off).copied().unwrap_or([0; 16])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sum_header20_matches_the_general_sum() {
+        let mut h = [0u8; ipv4::HEADER_LEN];
+        let mut x: u32 = 0x1234_5678;
+        for round in 0..2000 {
+            for b in h.iter_mut() {
+                // xorshift32: varied bytes, including runs of 0xff that carry far.
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *b = if round % 3 == 0 { 0xff } else { x as u8 };
+            }
+            assert_eq!(sum_header20(&h), checksum::sum(&h), "{h:02x?}");
+        }
+        assert_eq!(
+            sum_header20(&[0xff; ipv4::HEADER_LEN]),
+            checksum::sum(&[0xff; ipv4::HEADER_LEN])
+        );
+        assert_eq!(sum_header20(&[0; ipv4::HEADER_LEN]), 0);
+    }
 }
