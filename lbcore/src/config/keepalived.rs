@@ -580,7 +580,23 @@ impl Cx<'_> {
                 }
                 "virtual_server" => {
                     if let Some(v) = self.virtual_server(n) {
-                        plan.virtual_servers.push(v);
+                        match plan
+                            .virtual_servers
+                            .iter()
+                            .find(|p| p.service.key == v.service.key)
+                        {
+                            // IPVS has one service per key: a second block would silently
+                            // replace the first (ipvsadm refuses it as "service already added").
+                            Some(prev) => self.err(
+                                n,
+                                format!(
+                                    "virtual_server {} is already defined at {}",
+                                    super::apply::service_name(&v.service.key),
+                                    prev.origin
+                                ),
+                            ),
+                            None => plan.virtual_servers.push(v),
+                        }
                     }
                 }
                 "virtual_server_group" => self.err(
