@@ -35,6 +35,44 @@ fn data(name: &str) -> String {
     format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Starts nginx in namespace `ns` as real server `name` (`rs1`, ...), listening on `port` and
+/// answering every request with `body` (nginx syntax: `$remote_addr` is expanded), all its
+/// files in the lab's directory. Returns the process index.
+fn spawn_nginx(lab: &mut Lab, ns: &str, name: &str, port: u16, body: &str) -> usize {
+    let dir = lab.dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = format!(
+        "worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{ listen {port}; location / {{ return 200 \"{body}\\n\"; }} }}
+}}
+",
+        dir = dir.display()
+    );
+    let path = lab.write(&format!("{name}-nginx.conf"), &conf);
+    lab.spawn(
+        ns,
+        "nginx",
+        &[
+            "-e",
+            &format!("{}/error.log", dir.display()),
+            "-c",
+            path.to_str().unwrap(),
+        ],
+        &format!("{name}-nginx.log"),
+    )
+}
+
 /// What is missing on this machine for the lab, if anything.
 fn missing_tools() -> Option<String> {
     let checks: [(&str, &[&str], &str); 4] = [
@@ -145,42 +183,8 @@ impl SeedLab {
 
     fn start_nginx(&mut self, i: usize) {
         let name = format!("rs{}", i + 1);
-        let dir = self.lab.dir().join(&name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = format!(
-            "worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 512; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 81;
-        location / {{ return 200 \"{name}\\n\"; }}
-    }}
-}}
-",
-            dir = dir.display()
-        );
-        let path = self.lab.write(&format!("{name}-nginx.conf"), &conf);
         let ns = self.rs[i].clone();
-        let p = self.lab.spawn(
-            &ns,
-            "nginx",
-            &[
-                "-e",
-                &format!("{}/error.log", dir.display()),
-                "-c",
-                path.to_str().unwrap(),
-            ],
-            &format!("{name}-nginx.log"),
-        );
+        let p = spawn_nginx(&mut self.lab, &ns, &name, 81, &name);
         self.nginx[i] = Some(p);
         let addr = RS_ADDR[i];
         let client = self.client.clone();
@@ -571,39 +575,8 @@ fn routed_lab(method: Method) {
     }
     let mut pcaps = Vec::new();
     for (i, ns) in rss.iter().enumerate() {
-        let dir = lab.dir().join(format!("rs{}", i + 1));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = format!(
-            "worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{ listen 8080; location / {{ return 200 \"rs{n} $remote_addr\\n\"; }} }}
-}}
-",
-            d = dir.display(),
-            n = i + 1
-        );
-        let path = lab.write(&format!("rs{}-nginx.conf", i + 1), &conf);
-        lab.spawn(
-            ns,
-            "nginx",
-            &[
-                "-e",
-                &format!("{}/error.log", dir.display()),
-                "-c",
-                path.to_str().unwrap(),
-            ],
-            &format!("rs{}-nginx.log", i + 1),
-        );
+        let name = format!("rs{}", i + 1);
+        spawn_nginx(&mut lab, ns, &name, 8080, &format!("{name} $remote_addr"));
         let pcap = lab.path(&format!("rs{}.pcap", i + 1));
         // Only what lbd forwarded: the kernel's own packets leave with offloaded, not yet
         // computed, checksums.
