@@ -1,8 +1,8 @@
 //! Instruction-count scenarios: the noise-free half of the benchmarks, run under
 //! `valgrind --tool=callgrind` by `.ci/bench-gate.sh` (through the `lbcore-icount` binary).
 //!
-//! Each scenario builds its state outside the measurement, then [`measured`] runs
-//! [`Scenario::run`] [`ROUNDS`] times; callgrind collects only inside [`measured`]
+//! Each scenario builds its state outside the measurement, then [`lbcore_icount_measured`] runs
+//! [`Scenario::run`] [`ROUNDS`] times; callgrind collects only inside [`lbcore_icount_measured`]
 //! (`--collect-atstart=no --toggle-collect=*lbcore_icount_measured*`), so the count is the
 //! hot path alone. Frames are copied back from templates in [`Scenario::prepare`], also outside
 //! the measurement. The gate divides by [`Scenario::units`] × [`ROUNDS`]: instructions per
