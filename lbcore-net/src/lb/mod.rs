@@ -278,7 +278,8 @@ impl LbDaemon {
         settings: &Settings,
         vrrp_states: Arc<Mutex<Vec<(String, State)>>>,
     ) -> Result<LbDaemon, String> {
-        for vs in &plan.virtual_servers {
+        // The kernel's IPVS (offload) sees the marks; a packet socket does not.
+        for vs in plan.virtual_servers.iter().filter(|_| !settings.offload_ipvs) {
             if let lbcore::service::ServiceKey::Fwmark { mark, .. } = vs.service.key {
                 tracing::warn!(
                     "{}: virtual_server fwmark {mark}: packet sockets do not see netfilter marks, so the AF_PACKET data plane never matches it",
