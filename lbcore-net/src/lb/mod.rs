@@ -119,15 +119,6 @@ impl Shared {
     }
 }
 
-fn vrrp_state_name(s: State) -> &'static str {
-    match s {
-        State::Initialize => "INIT",
-        State::Backup => "BACKUP",
-        State::Master => "MASTER",
-        State::Fault => "FAULT",
-    }
-}
-
 impl Responder for Shared {
     fn respond(&self, req: Request) -> String {
         match req {
@@ -135,7 +126,7 @@ impl Responder for Shared {
                 let states = self.vrrp.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 states
                     .iter()
-                    .map(|(name, s)| format!("{name} {}\n", vrrp_state_name(*s)))
+                    .map(|(name, s)| format!("{name} {}\n", crate::vrrp::state_name(*s)))
                     .collect()
             }
             Request::List { .. } | Request::Counters if self.ipvs.is_some() => {

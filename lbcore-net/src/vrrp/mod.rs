@@ -47,4 +47,5 @@ mod runner;
 pub mod rx;
 
 pub use map::{IfaceInfo, MapError, Mapped, TrackSource, instance_config};
+pub(crate) use runner::state_name;
 pub use runner::{RunError, Runner, StateSink, check_plan};

@@ -328,7 +328,8 @@ fn ipv6_forwarding(ifname: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn state_name(s: State) -> &'static str {
+/// keepalived's name of a state (`MASTER`, ...), as its logs and `lbd show --vrrp` print it.
+pub(crate) fn state_name(s: State) -> &'static str {
     match s {
         State::Initialize => "INIT",
         State::Backup => "BACKUP",
