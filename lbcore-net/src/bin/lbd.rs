@@ -284,23 +284,7 @@ fn check_virtual_servers(plan: &Plan, laddrs: &[IpAddr]) -> Vec<String> {
                 }
             }
         }
-        let desired = lbcore::config::DesiredService {
-            service: vs.service,
-            dests: vs
-                .real_servers
-                .iter()
-                .map(|r| r.dest)
-                .chain(vs.sorry_server)
-                // lbd resolves direct-routing MACs itself.
-                .map(|d| {
-                    if d.mac.is_none() {
-                        d.mac([2, 0, 0, 0, 0, 1])
-                    } else {
-                        d
-                    }
-                })
-                .collect(),
-        };
+        let desired = lbcore_net::lb::trial_service(vs);
         if let Err(e) = lbcore::config::apply::check(&scratch, &[desired]) {
             errors.push(format!("{}: {e}", vs.origin));
         }

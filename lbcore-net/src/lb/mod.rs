@@ -40,7 +40,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use lbcore::balancer::{Balancer, BalancerConfig};
-use lbcore::config::{DesiredService, Plan, apply, apply::check as check_apply};
+use lbcore::config::{DesiredService, Plan, VirtualServerPlan, apply, apply::check as check_apply};
 use lbcore::health::Action;
 use lbcore::render::{ListFormat, ListOptions};
 use lbcore::service::{DestConfig, Forward};
@@ -199,6 +199,28 @@ impl Responder for Shared {
                 )
             }
         }
+    }
+}
+
+/// A virtual server with every configured destination (real servers and sorry server), and a
+/// placeholder MAC where lbd resolves one itself (direct routing): what
+/// [`lbcore::config::apply::check`] needs to judge capacity and validity before anything runs.
+pub fn trial_service(vs: &VirtualServerPlan) -> DesiredService {
+    DesiredService {
+        service: vs.service,
+        dests: vs
+            .real_servers
+            .iter()
+            .map(|r| r.dest)
+            .chain(vs.sorry_server)
+            .map(|d| {
+                if d.forward == Forward::DirectRouting && d.mac.is_none() {
+                    d.mac([2, 0, 0, 0, 0, 0])
+                } else {
+                    d
+                }
+            })
+            .collect(),
     }
 }
 
@@ -596,26 +618,7 @@ impl Manager {
         let health =
             HealthService::new_migrated(&plan, self.health.as_ref()).map_err(|errors| errors.join("\n"))?;
         // What apply would need, with placeholder MACs: capacity and validity only.
-        let trial: Vec<DesiredService> = plan
-            .virtual_servers
-            .iter()
-            .map(|vs| DesiredService {
-                service: vs.service,
-                dests: vs
-                    .real_servers
-                    .iter()
-                    .map(|r| r.dest)
-                    .chain(vs.sorry_server)
-                    .map(|d| {
-                        if d.forward == Forward::DirectRouting && d.mac.is_none() {
-                            d.mac([2, 0, 0, 0, 0, 0])
-                        } else {
-                            d
-                        }
-                    })
-                    .collect(),
-            })
-            .collect();
+        let trial: Vec<DesiredService> = plan.virtual_servers.iter().map(trial_service).collect();
         check_apply(&self.shared.balancer(), &trial).map_err(|e| e.to_string())?;
         if let Some(old) = self.health.replace(health) {
             // The old checks stop; their shutdown actions are moot (the new state rules).
