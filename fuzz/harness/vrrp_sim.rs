@@ -194,6 +194,11 @@ pub fn vrrp_sim(data: &[u8]) {
     }
     lan.settle();
 
+    // The longest advertisement interval a backup may have learned (VRRPv3 backups adopt the
+    // master's, forged or not): it bounds the master-down timer, and so how long the LAN
+    // needs to converge at the end.
+    let mut learned = interval;
+    let worst_learned = Duration::from_millis(40_950);
     let mut ops = 0;
     while !inp.is_empty() && ops < 64 {
         ops += 1;
@@ -240,6 +245,9 @@ pub fn vrrp_sim(data: &[u8]) {
                     flow_label: 0,
                     v3_checksum_as_v2: false,
                 };
+                if version == Version::V3 {
+                    learned = learned.max(Duration::from_millis(10 * u64::from(repr.interval)));
+                }
                 let mut buf = [0u8; 128];
                 if let Some(len) = emit_advert(&repr, &tx, &mut buf) {
                     let now = lan.now;
@@ -253,6 +261,10 @@ pub fn vrrp_sim(data: &[u8]) {
             5 => {
                 let raw = inp.bytes(96);
                 let rx = if inp.bool() { Rx::Ethernet } else { Rx::Ip };
+                if version == Version::V3 {
+                    // The bytes may well be a valid advert with any interval.
+                    learned = worst_learned;
+                }
                 let now = lan.now;
                 if lan.nodes[i].alive {
                     lan.nodes[i].router.handle_packet(now, raw, rx);
@@ -310,10 +322,10 @@ pub fn vrrp_sim(data: &[u8]) {
         lan.check_vips();
     }
 
-    // Converge undisturbed: long enough for a preempt delay (<= 7 s), the master-down timer
-    // (a VRRPv3 backup learns the interval of a forged advert: up to 40.95 s, so up to
-    // 3 x 40.95 s + skew) and a few adverts.
-    let converge = Duration::from_secs(200) + interval * 8;
+    // Converge undisturbed: long enough for the master-down timer (3 x the learned interval
+    // + skew, skew < 1 interval), a preempt delay (<= 7 s) and a few adverts. Bounding it by
+    // what was learned instead of the worst case (40.95 s) keeps most inputs short.
+    let converge = learned * 4 + Duration::from_secs(9) + interval * 8;
     lan.run_until(lan.now + converge);
     lan.check_vips();
     let masters: Vec<usize> = (0..lan.nodes.len())

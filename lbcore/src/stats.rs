@@ -171,15 +171,26 @@ impl Estimator {
             inbytes: current.inbytes.wrapping_sub(self.last.inbytes),
             outbytes: current.outbytes.wrapping_sub(self.last.outbytes),
         };
-        for i in first + 1..=due {
-            let d = |total: u64| share(total, i, due).wrapping_sub(share(total, i - 1, due));
-            self.step(&Counters {
-                conns: d(delta.conns),
-                inpkts: d(delta.inpkts),
-                outpkts: d(delta.outpkts),
-                inbytes: d(delta.inbytes),
-                outbytes: d(delta.outbytes),
-            });
+        if delta == Counters::default() {
+            // No growth: every step decays towards zero, and once all averages are zero the
+            // remaining steps change nothing (a long idle gap costs a few steps, not 160).
+            for _ in first..due {
+                if self.averages_zero() {
+                    break;
+                }
+                self.step(&Counters::default());
+            }
+        } else {
+            for i in first + 1..=due {
+                let d = |total: u64| share(total, i, due).wrapping_sub(share(total, i - 1, due));
+                self.step(&Counters {
+                    conns: d(delta.conns),
+                    inpkts: d(delta.inpkts),
+                    outpkts: d(delta.outpkts),
+                    inbytes: d(delta.inbytes),
+                    outbytes: d(delta.outbytes),
+                });
+            }
         }
         self.last = *current;
         self.next_tick = Instant::from_nanos(
@@ -187,6 +198,10 @@ impl Estimator {
                 .as_nanos()
                 .saturating_add(due.saturating_mul(TICK_NANOS)),
         );
+    }
+
+    fn averages_zero(&self) -> bool {
+        self.cps | self.inpps | self.outpps | self.inbps | self.outbps == 0
     }
 
     /// One kernel estimation step for counter growth `delta` over one 2-second tick.
@@ -221,8 +236,13 @@ fn ewma(avg: &mut u64, rate: u64) {
 
 /// `floor(total * i / n)`: the part of `total` attributed to the first `i` of `n` ticks.
 fn share(total: u64, i: u64, n: u64) -> u64 {
-    // i <= n, so the quotient fits in u64.
-    (u128::from(total) * u128::from(i) / u128::from(n.max(1))) as u64
+    let n = n.max(1);
+    // Usual case in 64 bits (a 128-bit division is a slow library call); i <= n, so the
+    // quotient always fits in u64.
+    match total.checked_mul(i) {
+        Some(product) => product / n,
+        None => (u128::from(total) * u128::from(i) / u128::from(n)) as u64,
+    }
 }
 
 #[cfg(test)]
@@ -389,6 +409,37 @@ mod tests {
         idle.update(Instant::from_secs(40 + 2 * 10_000), &c(40));
         assert_eq!(idle.rates(), Rates::default());
         assert_eq!(idle.poll_at(), Instant::from_secs(40 + 2 * 10_001));
+    }
+
+    #[test]
+    fn estimator_idle_gap_shortcut_matches_every_step() {
+        // Heavy traffic leaves large averages; 120 idle ticks (fewer than the bound) in one
+        // update must equal 120 punctual updates, including the ticks after they reach zero.
+        let busy = traffic(20, 1_000_000, 9_000_000, 1500);
+        let mut start = Estimator::new(Instant::ZERO, &Counters::ZERO);
+        start.update(Instant::from_secs(20), &busy);
+        assert_ne!(start.rates(), Rates::default());
+        let mut at_once = start;
+        at_once.update(Instant::from_secs(20 + 2 * 120), &busy);
+        let mut by_hand = start;
+        for k in 1..=120 {
+            by_hand.update(Instant::from_secs(20 + 2 * k), &busy);
+        }
+        assert_eq!(at_once, by_hand);
+        assert_eq!(at_once.rates(), Rates::default());
+    }
+
+    #[test]
+    fn share_splits_exactly_without_overflow() {
+        for total in [0, 1, 7, 1 << 40, u64::MAX / 3, u64::MAX] {
+            for n in [1u64, 2, 5, 160, 1 << 33] {
+                for i in [0, 1, n / 2, n] {
+                    let want = (u128::from(total) * u128::from(i) / u128::from(n)) as u64;
+                    assert_eq!(share(total, i, n), want, "{total} {i} {n}");
+                }
+                assert_eq!(share(total, n, n), total);
+            }
+        }
     }
 
     #[test]

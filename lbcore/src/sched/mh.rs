@@ -6,7 +6,9 @@
 //! The table is filled round by round; in each round a destination claims `turns` slots,
 //! `turns = (last_weight / gcd) >> rshift` (or 1 if that is 0 but the weight is not), where
 //! `rshift` keeps the largest turn count within 6 bits (`ip_vs_mh_shift_weight`). The table is
-//! rebuilt on every add/edit/delete from `last_weight`, so quiescing a destination (weight 0)
+//! rebuilt after every add/edit/delete from `last_weight` (lazily: a change marks it stale and
+//! the next [`Mh::schedule`] rebuilds it once, so adding N destinations costs one build, not N;
+//! the result is the kernel's, which rebuilds eagerly), so quiescing a destination (weight 0)
 //! keeps the table: its clients get no destination, or with `mh-fallback` move elsewhere
 //! while everybody else stays. A client maps to slot `hsiphash(port + ntohl(saddr), k1) % M`
 //! (`port` = source port with `mh-port`, else 0; IPv6 addresses fold by XOR of their words);
@@ -33,6 +35,8 @@ pub(crate) struct Mh {
     lookup: [DestSlot; TAB_SIZE],
     gcd: i32,
     rshift: u32,
+    /// The destination list changed since `lookup` was built.
+    stale: bool,
 }
 
 /// `ip_vs_mh_hashkey`: `hsiphash(offset + port + ntohl(fold(addr)))`, all in `unsigned int`.
@@ -64,12 +68,20 @@ impl Mh {
             lookup: [EMPTY; TAB_SIZE],
             gcd: 0,
             rshift: 0,
+            stale: false,
         }
     }
 
-    /// `ip_vs_mh_dest_changed` (also `init_service`): recompute gcd and shift from the last
-    /// weights, then rebuild the table.
-    pub(crate) fn dest_changed<D: AsRef<SchedDest>>(&mut self, list: DestList<'_, D>) {
+    /// `ip_vs_mh_dest_changed` (also `init_service`): the table must be rebuilt from the
+    /// list's last weights before the next lookup. Every change to the list or to a last
+    /// weight calls this, so a rebuild at the next lookup sees what an eager one would.
+    pub(crate) fn dest_changed(&mut self) {
+        self.stale = true;
+    }
+
+    /// Recomputes gcd and shift from the last weights and rebuilds the table.
+    fn rebuild<D: AsRef<SchedDest>>(&mut self, list: DestList<'_, D>) {
+        self.stale = false;
         self.gcd = list
             .iter()
             .map(|(_, d)| d.last_weight)
@@ -162,11 +174,14 @@ impl Mh {
     }
 
     pub(crate) fn schedule<D: AsRef<SchedDest>>(
-        &self,
+        &mut self,
         list: DestList<'_, D>,
         pkt: &SchedPacket,
         flags: SchedFlags,
     ) -> Option<DestSlot> {
+        if self.stale {
+            self.rebuild(list);
+        }
         let port = if flags.contains(SchedFlags::PORT) {
             pkt.sport
         } else {
@@ -204,9 +219,16 @@ mod tests {
     use crate::sched::testutil::*;
     use crate::service::Sched;
 
+    /// The table a lookup would use now (built first if a change left it stale).
     fn table(svc: &Svc) -> [DestSlot; TAB_SIZE] {
         match &svc.state.algo {
-            crate::sched::Algo::Mh(t) => t.lookup,
+            crate::sched::Algo::Mh(t) => {
+                let mut t = t.clone();
+                if t.stale {
+                    t.rebuild(svc.list());
+                }
+                t.lookup
+            }
             _ => unreachable!(),
         }
     }

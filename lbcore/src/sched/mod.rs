@@ -169,8 +169,26 @@ pub struct SchedPacket {
     pub dport: u16,
 }
 
-/// The state of one algorithm. The cache-backed variants are large by design: without an
-/// allocator the state has to live inline, once per service.
+/// Where the large algorithm states (the lblc/lblcr caches, ~58 KiB; the mh table, 4 KiB)
+/// live: on the heap, allocated when a service selects the algorithm, if there is an
+/// allocator, so that every other service stays small (each service slot holds one
+/// [`SchedState`]); inline otherwise, where the caller's storage has to hold them.
+#[cfg(feature = "alloc")]
+type Large<T> = alloc::boxed::Box<T>;
+#[cfg(not(feature = "alloc"))]
+type Large<T> = T;
+
+#[cfg(feature = "alloc")]
+fn large<T>(state: T) -> Large<T> {
+    alloc::boxed::Box::new(state)
+}
+#[cfg(not(feature = "alloc"))]
+fn large<T>(state: T) -> Large<T> {
+    state
+}
+
+/// The state of one algorithm. Without an allocator the cache-backed variants make it large:
+/// the state then has to live inline, once per service.
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)]
 enum Algo {
@@ -178,13 +196,13 @@ enum Algo {
     Wrr(wrr::Wrr),
     Lc,
     Wlc,
-    Lblc(lblc::Lblc),
-    Lblcr(lblcr::Lblcr),
+    Lblc(Large<lblc::Lblc>),
+    Lblcr(Large<lblcr::Lblcr>),
     Dh(dh::Dh),
     Sh(sh::Sh),
     Sed,
     Nq,
-    Mh(mh::Mh),
+    Mh(Large<mh::Mh>),
     Fo,
     Ovf,
     Twos,
@@ -207,13 +225,13 @@ impl SchedState {
             Sched::Wrr => Algo::Wrr(wrr::Wrr::new()),
             Sched::Lc => Algo::Lc,
             Sched::Wlc => Algo::Wlc,
-            Sched::Lblc => Algo::Lblc(lblc::Lblc::new()),
-            Sched::Lblcr => Algo::Lblcr(lblcr::Lblcr::new()),
+            Sched::Lblc => Algo::Lblc(large(lblc::Lblc::new())),
+            Sched::Lblcr => Algo::Lblcr(large(lblcr::Lblcr::new())),
             Sched::Dh => Algo::Dh(dh::Dh::new()),
             Sched::Sh => Algo::Sh(sh::Sh::new()),
             Sched::Sed => Algo::Sed,
             Sched::Nq => Algo::Nq,
-            Sched::Mh => Algo::Mh(mh::Mh::new()),
+            Sched::Mh => Algo::Mh(large(mh::Mh::new())),
             Sched::Fo => Algo::Fo,
             Sched::Ovf => Algo::Ovf,
             Sched::Twos => Algo::Twos,
@@ -231,7 +249,7 @@ impl SchedState {
             Algo::Wrr(w) => w.init(list),
             Algo::Sh(t) => t.reassign(list),
             Algo::Dh(t) => t.reassign(list),
-            Algo::Mh(t) => t.dest_changed(list),
+            Algo::Mh(t) => t.dest_changed(),
             _ => {}
         }
         s
@@ -266,7 +284,7 @@ impl SchedState {
             Algo::Wrr(w) => w.dest_changed(list),
             Algo::Sh(t) => t.reassign(list),
             Algo::Dh(t) => t.reassign(list),
-            Algo::Mh(t) => t.dest_changed(list),
+            Algo::Mh(t) => t.dest_changed(),
             Algo::Lblc(c) => c.dest_added(list, slot),
             Algo::Lblcr(c) => c.dest_added(list, slot),
             // rr has no add hook: a destination added at the head is reached when the walk
@@ -280,7 +298,7 @@ impl SchedState {
         match &mut self.algo {
             Algo::Wrr(w) => w.dest_changed(list),
             Algo::Sh(t) => t.reassign(list),
-            Algo::Mh(t) => t.dest_changed(list),
+            Algo::Mh(t) => t.dest_changed(),
             // dh has no upd_dest hook (its table ignores weights); rr none either.
             _ => {}
         }
@@ -300,7 +318,7 @@ impl SchedState {
             Algo::Wrr(w) => w.dest_changed(list),
             Algo::Sh(t) => t.reassign(list),
             Algo::Dh(t) => t.reassign(list),
-            Algo::Mh(t) => t.dest_changed(list),
+            Algo::Mh(t) => t.dest_changed(),
             Algo::Lblc(c) => c.dest_removed(list, slot),
             Algo::Lblcr(c) => c.dest_removed(list, slot),
             _ => {}
