@@ -22,7 +22,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice, PacketBuilder, TcpHeaderSlice, UdpHeaderSlice};
@@ -34,6 +34,20 @@ use lbcore::time::{Duration, Instant};
 use lbcore::wire::LinkKind;
 
 use crate::input::Input;
+
+/// `FUZZ_TRACE=1` prints every step (to replay a crash: run the target binary on the file).
+fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("FUZZ_TRACE").is_some())
+}
+
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if tracing() {
+            eprintln!($($arg)*);
+        }
+    };
+}
 
 const LB_MAC: [u8; 6] = [0x02, 0x1b, 0, 0, 0, 1];
 const CLIENT_MAC: [u8; 6] = [0x02, 0xcc, 0, 0, 0, 1];
@@ -88,12 +102,12 @@ struct World {
     now: Instant,
     consumed: u64,
     /// Which client flow each reply tuple belongs to (learned from forwarded NAT/FULLNAT frames).
-    replies: HashMap<ReplyKey, Flow>,
+    replies: BTreeMap<ReplyKey, Flow>,
     /// The reply tuple each flow holds now (a flow rescheduled after eviction or expiry gets a
     /// new one: its old one is forgotten).
-    holds: HashMap<Flow, ReplyKey>,
+    holds: BTreeMap<Flow, ReplyKey>,
     /// NAT reply tuples two live flows share (see `learn`): replies along them are not checked.
-    ambiguous: std::collections::HashSet<ReplyKey>,
+    ambiguous: BTreeSet<ReplyKey>,
     /// Whether any FULLNAT service exists (for the final port-leak check).
     fullnat: Option<(Svc, u8)>,
     capacity: usize,
@@ -126,9 +140,9 @@ fn configure(inp: &mut Input<'_>, fixed: bool) -> World {
         svcs: Vec::new(),
         now: Instant::from_secs(1000),
         consumed: 0,
-        replies: HashMap::new(),
-        holds: HashMap::new(),
-        ambiguous: std::collections::HashSet::new(),
+        replies: BTreeMap::new(),
+        holds: BTreeMap::new(),
+        ambiguous: BTreeSet::new(),
         fullnat: None,
         capacity,
     };
@@ -228,6 +242,7 @@ fn configure(inp: &mut Input<'_>, fixed: bool) -> World {
             port,
             fwmark,
         };
+        trace!("service {svc:?} {sc:?}");
         let ndest = 1 + inp.below(3);
         for i in 0..ndest {
             let fwd = match inp.below(5) {
@@ -247,7 +262,9 @@ fn configure(inp: &mut Input<'_>, fixed: bool) -> World {
             if inp.u8() > 224 {
                 d = d.thresholds(u32::from(1 + inp.u8() % 4), 0);
             }
-            if w.lb.add_dest(id, d).is_ok() && fwd == Forward::FullNat && w.fullnat.is_none() && fwmark == 0 {
+            let added = w.lb.add_dest(id, d);
+            trace!("  dest {d:?}: {added:?}");
+            if added.is_ok() && fwd == Forward::FullNat && w.fullnat.is_none() && fwmark == 0 {
                 w.fullnat = Some((svc, i as u8));
             }
         }
@@ -433,16 +450,22 @@ fn ip_of(bytes: &[u8], link: LinkKind) -> Option<&[u8]> {
 /// A live (unexpired) non-template connection entry for `flow` whose destination is still
 /// configured, and that destination.
 fn live_entry(w: &World, flow: &Flow) -> Option<(IpAddr, u16)> {
-    let c = w.lb.conns().find(|c| {
+    let c = unexpired_entry(w, flow)?;
+    let d = w.lb.find_dest(c.service, c.dest.0, c.dest.1)?;
+    let info = w.lb.dest_info(d)?;
+    (!info.removed).then_some(c.dest)
+}
+
+/// The flow's unexpired connection entry, even if its destination was removed: replies along
+/// it are still forwarded (as in IPVS, where a removed destination's connections live on).
+fn unexpired_entry(w: &World, flow: &Flow) -> Option<lbcore::balancer::ConnInfo> {
+    w.lb.conns().find(|c| {
         !c.template
             && c.proto == flow.0
             && c.client == (flow.1, flow.2)
             && c.virt == Some((flow.3, flow.4))
             && c.expires > w.now
-    })?;
-    let d = w.lb.find_dest(c.service, c.dest.0, c.dest.1)?;
-    let info = w.lb.dest_info(d)?;
-    (!info.removed).then_some(c.dest)
+    })
 }
 
 /// Processes one frame and checks every invariant. `flow` is the client flow the harness built
@@ -545,7 +568,7 @@ fn learn(w: &mut World, flow: Flow, dest: lbcore::balancer::DestId, seen: Seen) 
     };
     if let Some(old) = w.replies.get(&key).copied()
         && old != flow
-        && live_entry(w, &old).is_some()
+        && unexpired_entry(w, &old).is_some()
     {
         // FULLNAT chooses the local port: it must never choose a tuple in use. NAT keeps the
         // client's tuple: one client ip:port reaching the same server ip:port through two
@@ -619,9 +642,12 @@ pub fn run(data: &[u8], fixed: bool) {
                     fwmark: svc.fwmark,
                 };
                 let flow: Flow = (svc.proto, c, cport, svc.vip, vport);
-                if let Some((Verdict::Forward(to), Some(seen))) =
-                    step(&mut w, meta, &bytes, Some((flow, flags)), true)
-                {
+                let result = step(&mut w, meta, &bytes, Some((flow, flags)), true);
+                trace!(
+                    "{:?} client {flow:?} mark {} flags {flags:#x}: {result:?}",
+                    w.now, svc.fwmark
+                );
+                if let Some((Verdict::Forward(to), Some(seen))) = result {
                     learn(&mut w, flow, to.dest, seen);
                 }
             }
@@ -639,6 +665,10 @@ pub fn run(data: &[u8], fixed: bool) {
                     .expect("index below len");
                 let flags = if key.0 == 6 { inp.pick(&FLAGS) | 0x10 } else { 0 };
                 let eth = fixed || inp.bool();
+                trace!(
+                    "{:?} reply {key:?} (model: flow {flow:?}) flags {flags:#x}",
+                    w.now
+                );
                 reply(&mut w, key, flow, flags, eth);
             }
             // Time passes: a little, a timeout's worth, or a lot.
@@ -650,11 +680,13 @@ pub fn run(data: &[u8], fixed: bool) {
                     _ => Duration::from_secs(u64::from(inp.u16()) * 60),
                 };
                 w.now = w.now + d;
+                trace!("time +{d:?}");
             }
             // Bounded expiry.
             7 => {
                 let budget = 1 + inp.below(16);
                 let n = w.lb.expire(w.now, budget);
+                trace!("expire budget {budget}: {n}");
                 assert!(n <= budget, "expire did {n} > budget {budget} units of work");
             }
             // Configuration changes: drain, re-weight or remove a destination.
@@ -669,9 +701,11 @@ pub fn run(data: &[u8], fixed: bool) {
                 }
                 let d = dests[inp.below(dests.len())];
                 if inp.bool() {
-                    let _ = w.lb.remove_dest(d);
+                    let r = w.lb.remove_dest(d);
+                    trace!("remove {d:?}: {r:?}");
                 } else if let Some(info) = w.lb.dest_info(d) {
-                    let _ = w.lb.edit_dest(d, info.config.weight(i32::from(inp.u8() % 4)));
+                    let r = w.lb.edit_dest(d, info.config.weight(i32::from(inp.u8() % 4)));
+                    trace!("edit {d:?} {:?}: {r:?}", info.config);
                 }
             }
             // A raw frame: arbitrary bytes into the same checks (no transport checksum promise).
@@ -686,7 +720,8 @@ pub fn run(data: &[u8], fixed: bool) {
                     fwmark: [0, 7, 8, 0][usize::from((ctl >> 1) & 3)],
                 };
                 let raw = inp.bytes(255);
-                let _ = step(&mut w, meta, raw, None, false);
+                let r = step(&mut w, meta, raw, None, false);
+                trace!("raw {meta:?} {raw:02x?}: {r:?}");
             }
         }
     }

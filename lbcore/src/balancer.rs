@@ -17,7 +17,7 @@
 //! they expire; their packets are dropped.
 //!
 //! Where we deliberately differ: the table has a fixed capacity; when it is full the balancer
-//! evicts (see [`Balancer::EVICT_SCAN`]) or drops the new connection, counted — IPVS would keep
+//! evicts (see [`Balancer::EVICT_SCAN`] and [`Balancer::EVICT_WINDOWS`]) or drops the new connection, counted — IPVS would keep
 //! allocating. Removing a whole service flushes its connections at once.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -579,8 +579,14 @@ impl Balancer<'static> {
 }
 
 impl<'a> Balancer<'a> {
-    /// How many table entries a full table examines to find one to evict.
+    /// How many table entries a full table examines, one window at a time, to find one to
+    /// evict.
     pub const EVICT_SCAN: usize = 64;
+    /// How many windows of [`Self::EVICT_SCAN`] entries a full table examines at most before
+    /// dropping a new connection: a window with nothing evictable (a run of ESTABLISHED
+    /// connections) does not doom the SYN, only a run of 512 does; a table of nothing but
+    /// ESTABLISHED connections costs a bounded 512-entry (32 KiB) scan per dropped SYN.
+    pub const EVICT_WINDOWS: usize = 8;
 
     /// A balancer over caller-provided storage, for builds without an allocator: `services`
     /// bounds the service count, `conns` the connection capacity, and `buckets` (a power of
@@ -1998,17 +2004,24 @@ impl<'a> Balancer<'a> {
 
     /// Allocates a table entry, evicting one if the table is full (see [`Self::EVICT_SCAN`]).
     ///
-    /// Eviction policy: among the next `EVICT_SCAN` entries under the sweep hand, an expired
-    /// entry is taken at once; otherwise the entry closest to expiry among those that are not
-    /// ESTABLISHED TCP connections and are not templates still controlling connections. If
-    /// none qualifies the new connection is dropped (`TableFull`).
+    /// Eviction policy: the entries under the sweep hand are examined in windows of
+    /// `EVICT_SCAN` (the hand refills the table in order, so the entries it meets are the
+    /// oldest: a young half-open connection is not evicted before its handshake can
+    /// complete); an expired entry is taken at once; otherwise, at the end of the first
+    /// window that has one, the entry closest to expiry among those that are not ESTABLISHED
+    /// TCP connections and are not templates still controlling connections. If
+    /// `EVICT_WINDOWS` windows have none the new connection is dropped (`TableFull`).
     fn alloc_entry(&mut self, now: Instant, c: Conn) -> Option<u32> {
         if let Some(i) = self.conns.alloc(c) {
             return Some(i);
         }
         let cap = self.conns.capacity() as u32;
         let mut best: Option<(u64, u32)> = None;
-        for _ in 0..Self::EVICT_SCAN.min(cap as usize) {
+        let scan = (Self::EVICT_SCAN * Self::EVICT_WINDOWS).min(cap as usize) as u32;
+        for n in 0..scan {
+            if n > 0 && n % Self::EVICT_SCAN as u32 == 0 && best.is_some() {
+                break;
+            }
             let i = self.hand % cap;
             self.hand = (self.hand + 1) % cap;
             let Some(e) = self.conns.get(i) else { continue };

@@ -399,6 +399,14 @@ fn regression_pipeline_fullnat_flow_rescheduled_to_dr() {
 }
 
 #[test]
+fn regression_pipeline_nat_reply_tuple_of_removed_dest() {
+    // A NAT connection whose destination was removed still forwards replies (as in IPVS); a
+    // second client flow through another VIP to the same server ip:port makes the reply tuple
+    // ambiguous although the first flow's destination is gone.
+    regression("pipeline", "nat_reply_tuple_of_removed_dest");
+}
+
+#[test]
 fn regression_conn_model_flow_rescheduled_new_local_port() {
     // An evicted flow rescheduled with a new local port frees its old one.
     regression("conn_model", "flow_rescheduled_new_local_port");
