@@ -17,8 +17,8 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 use lbcore::balancer::{Frame, RxMeta, Verdict};
-use lbcore::sched::{DestList, SchedState};
-use lbcore::service::{Forward, Sched, SchedFlags, TunnelType};
+use lbcore::sched::DestList;
+use lbcore::service::{Forward, Sched, TunnelType};
 use lbcore::time::{Duration, Instant};
 use lbcore_benches::icount::{self, Scenario};
 use lbcore_benches::maglev::{Maglev, MaglevBackend};
@@ -366,7 +366,7 @@ fn maglev_build(c: &mut Criterion) {
                     slots: &dests,
                     order: &order,
                 };
-                black_box(SchedState::with_list(Sched::Mh, SchedFlags::NONE, list))
+                black_box(icount::mh_build(list))
             })
         });
     }
