@@ -526,7 +526,7 @@ struct FlowKey {
 }
 
 /// A parsed frame with its flow key and hash; `Ok(None)` when it is not for the balancer.
-type Classified = Result<Option<(Packet, FlowKey, u64)>, DropReason>;
+type Classified = Result<Option<(FlowKey, u64)>, DropReason>;
 
 /// The port a NAT/FULLNAT connection uses on its real server: the destination's port, or the
 /// virtual port when the destination's port is 0 (port-zero and fwmark services).
@@ -1023,8 +1023,9 @@ impl<'a> Balancer<'a> {
     pub fn process<B: AsMut<[u8]>>(&mut self, now: Instant, frame: &mut Frame<B>) -> Verdict {
         let now = self.clamp_now(now);
         self.counters.rx += 1;
-        let v = match self.classify(frame) {
-            Ok(Some((pkt, key, hash))) => self.process_parsed(now, frame, pkt, key, hash),
+        let mut pkt = Packet::EMPTY;
+        let v = match self.classify(frame, &mut pkt) {
+            Ok(Some((key, hash))) => self.process_parsed(now, frame, &mut pkt, key, hash),
             Ok(None) => Verdict::Pass,
             Err(reason) => Verdict::Drop(reason),
         };
@@ -1054,10 +1055,11 @@ impl<'a> Balancer<'a> {
         while base < n {
             let end = (base + GROUP).min(n);
             let mut parsed: [Option<Classified>; GROUP] = [None; GROUP];
+            let mut pkts = [Packet::EMPTY; GROUP];
             let mut hashes = [None; GROUP];
             for i in base..end {
-                let c = self.classify(&mut frames[i]);
-                if let Ok(Some((_, _, h))) = &c {
+                let c = self.classify(&mut frames[i], &mut pkts[i - base]);
+                if let Ok(Some((_, h))) = &c {
                     hashes[i - base] = Some(*h);
                 }
                 parsed[i - base] = Some(c);
@@ -1076,9 +1078,9 @@ impl<'a> Balancer<'a> {
             core::hint::black_box(sink);
             for i in base..end {
                 self.counters.rx += 1;
-                let v = match parsed[i - base].take() {
-                    Some(Ok(Some((pkt, key, hash)))) => {
-                        self.process_parsed(now, &mut frames[i], pkt, key, hash)
+                let v = match parsed[i - base] {
+                    Some(Ok(Some((key, hash)))) => {
+                        self.process_parsed(now, &mut frames[i], &mut pkts[i - base], key, hash)
                     }
                     Some(Ok(None)) | None => Verdict::Pass,
                     Some(Err(reason)) => Verdict::Drop(reason),
@@ -1090,17 +1092,17 @@ impl<'a> Balancer<'a> {
     }
 
     /// Parses a frame and computes its flow key and hash. `Ok(None)`: not for the balancer.
-    fn classify<B: AsMut<[u8]>>(&self, frame: &mut Frame<B>) -> Classified {
+    fn classify<B: AsMut<[u8]>>(&self, frame: &mut Frame<B>, pkt: &mut Packet) -> Classified {
         let buf = frame.buf.as_mut();
         let end = frame.start.saturating_add(frame.len);
         let Some(data) = buf.get(frame.start..end) else {
             return Err(DropReason::Malformed(ParseError::Truncated));
         };
-        let pkt = match wire::parse(data, frame.meta.link) {
-            Ok(p) => p,
+        match wire::parse_into(data, frame.meta.link, pkt) {
+            Ok(()) => {}
             Err(ParseError::NotIp) => return Ok(None),
             Err(e) => return Err(DropReason::Malformed(e)),
-        };
+        }
         let (proto, src, sport, dst, dport) = match (pkt.proto, &pkt.icmp) {
             (6 | 17, _) => (
                 pkt.proto,
@@ -1126,14 +1128,14 @@ impl<'a> Balancer<'a> {
             dport,
         };
         let hash = self.hasher.hash(proto, src, sport, dst, dport);
-        Ok(Some((pkt, key, hash)))
+        Ok(Some((key, hash)))
     }
 
     fn process_parsed<B: AsMut<[u8]>>(
         &mut self,
         now: Instant,
         frame: &mut Frame<B>,
-        pkt: Packet,
+        pkt: &mut Packet,
         key: FlowKey,
         hash: u64,
     ) -> Verdict {
@@ -1154,7 +1156,7 @@ impl<'a> Balancer<'a> {
         }
         let mut found = found;
         if let Some((idx, Dir::In)) = found {
-            if self.should_reschedule(idx, &pkt) {
+            if self.should_reschedule(idx, pkt) {
                 self.counters.reused += 1;
                 self.destroy(idx);
                 found = None;
@@ -1426,7 +1428,7 @@ impl<'a> Balancer<'a> {
         &mut self,
         now: Instant,
         frame: &mut Frame<B>,
-        pkt: Packet,
+        pkt: &mut Packet,
         idx: u32,
     ) -> Verdict {
         let Some(c) = self.conns.get(idx).copied() else {
@@ -1449,7 +1451,7 @@ impl<'a> Balancer<'a> {
         &mut self,
         now: Instant,
         frame: &mut Frame<B>,
-        mut pkt: Packet,
+        pkt: &mut Packet,
         idx: u32,
     ) -> Verdict {
         let Some(c) = self.conns.get(idx).copied() else {
@@ -1470,12 +1472,12 @@ impl<'a> Balancer<'a> {
         let Some(data) = frame.buf.as_mut().get_mut(start..start + len) else {
             return Verdict::Drop(DropReason::Malformed(ParseError::Truncated));
         };
-        if let Err(e) = forward::rewrite(data, &mut pkt, Some(vip), dst) {
+        if let Err(e) = forward::rewrite(data, pkt, Some(vip), dst) {
             return Verdict::Drop(DropReason::Forward(e));
         }
         self.emit_routed(
             frame,
-            &pkt,
+            pkt,
             self.cfg.gateway_mac,
             client.addr,
             DestId {
@@ -1524,7 +1526,7 @@ impl<'a> Balancer<'a> {
     }
 
     /// Rewrites a client -> server packet for the connection's forwarding method.
-    fn transmit_in<B: AsMut<[u8]>>(&self, frame: &mut Frame<B>, mut pkt: Packet, c: &Conn) -> Verdict {
+    fn transmit_in<B: AsMut<[u8]>>(&self, frame: &mut Frame<B>, pkt: &mut Packet, c: &Conn) -> Verdict {
         let Some(d) = self.dest_of(c) else {
             return Verdict::Drop(DropReason::DestUnavailable);
         };
@@ -1542,7 +1544,7 @@ impl<'a> Balancer<'a> {
                 let Some(data) = frame.buf.as_mut().get_mut(start..start + len) else {
                     return Verdict::Drop(DropReason::Malformed(ParseError::Truncated));
                 };
-                if let Err(e) = forward::set_macs(data, &pkt, mac, self.cfg.mac) {
+                if let Err(e) = forward::set_macs(data, pkt, mac, self.cfg.mac) {
                     return Verdict::Drop(DropReason::Forward(e));
                 }
                 Verdict::Forward(Forwarded {
@@ -1575,7 +1577,7 @@ impl<'a> Balancer<'a> {
                     udp_sport: 49152 | (flow as u16 & 0x3fff),
                     eth,
                 };
-                match forward::encapsulate(frame.buf.as_mut(), start, len, &pkt, &encap) {
+                match forward::encapsulate(frame.buf.as_mut(), start, len, pkt, &encap) {
                     Ok((s, l)) => {
                         frame.start = s;
                         frame.len = l;
@@ -1612,10 +1614,10 @@ impl<'a> Balancer<'a> {
                 let Some(data) = frame.buf.as_mut().get_mut(start..start + len) else {
                     return Verdict::Drop(DropReason::Malformed(ParseError::Truncated));
                 };
-                if let Err(e) = forward::rewrite(data, &mut pkt, src, Some(real)) {
+                if let Err(e) = forward::rewrite(data, pkt, src, Some(real)) {
                     return Verdict::Drop(DropReason::Forward(e));
                 }
-                self.emit_routed(frame, &pkt, d.cfg.mac, raddr, dest)
+                self.emit_routed(frame, pkt, d.cfg.mac, raddr, dest)
             }
         }
     }
@@ -1625,7 +1627,7 @@ impl<'a> Balancer<'a> {
         &mut self,
         now: Instant,
         frame: &mut Frame<B>,
-        mut pkt: Packet,
+        pkt: &mut Packet,
         idx: u32,
         dir: Dir,
     ) -> Verdict {
@@ -1679,7 +1681,7 @@ impl<'a> Balancer<'a> {
                     };
                     if let Err(e) = forward::rewrite_icmp_error(
                         data,
-                        &mut pkt,
+                        pkt,
                         outer_src,
                         Some(real.addr),
                         Some(real),
@@ -1687,7 +1689,7 @@ impl<'a> Balancer<'a> {
                     ) {
                         return Verdict::Drop(DropReason::Forward(e));
                     }
-                    self.emit_routed(frame, &pkt, dcfg.mac, real.addr, dest)
+                    self.emit_routed(frame, pkt, dcfg.mac, real.addr, dest)
                 }
             }
         } else {
@@ -1704,11 +1706,11 @@ impl<'a> Balancer<'a> {
                 return Verdict::Drop(DropReason::Malformed(ParseError::Truncated));
             };
             if let Err(e) =
-                forward::rewrite_icmp_error(data, &mut pkt, Some(vip.addr), outer_dst, inner_src, Some(vip))
+                forward::rewrite_icmp_error(data, pkt, Some(vip.addr), outer_dst, inner_src, Some(vip))
             {
                 return Verdict::Drop(DropReason::Forward(e));
             }
-            self.emit_routed(frame, &pkt, self.cfg.gateway_mac, client.addr, dest)
+            self.emit_routed(frame, pkt, self.cfg.gateway_mac, client.addr, dest)
         }
     }
 
@@ -1742,7 +1744,7 @@ impl<'a> Balancer<'a> {
         &mut self,
         now: Instant,
         frame: &mut Frame<B>,
-        pkt: Packet,
+        pkt: &mut Packet,
         key: FlowKey,
         hash: u64,
     ) -> Verdict {
@@ -1767,7 +1769,7 @@ impl<'a> Balancer<'a> {
                 Some(s) => s,
                 None => return Verdict::Drop(DropReason::NoDestination),
             },
-            Some(p) => match self.schedule_persistent(si, &pkt, &key, p, now) {
+            Some(p) => match self.schedule_persistent(si, pkt, &key, p, now) {
                 Ok((slot, t)) => {
                     control = t;
                     slot

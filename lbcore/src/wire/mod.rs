@@ -32,6 +32,7 @@ pub(crate) mod testdata;
 mod tests;
 
 pub use parse::parse;
+pub(crate) use parse::parse_into;
 
 /// Bytes a caller must leave free before a frame so that [`crate::forward::encapsulate`] can
 /// always prepend its headers.
@@ -232,6 +233,25 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// A placeholder to parse into.
+    pub(crate) const EMPTY: Packet = Packet {
+        link: LinkKind::Ip,
+        l3: 0,
+        l4: 0,
+        payload: 0,
+        ip_end: 0,
+        family: Family::V4,
+        proto: 0,
+        src: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        dst: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        sport: 0,
+        dport: 0,
+        tcp_flags: 0,
+        frag: Fragment::None,
+        ttl: 0,
+        icmp: None,
+    };
+
     /// Length of the IP packet (header included, Ethernet padding excluded).
     pub const fn ip_len(&self) -> u16 {
         self.ip_end.saturating_sub(self.l3)

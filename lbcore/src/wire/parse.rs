@@ -25,6 +25,15 @@ const MAX_EXT_HEADERS: usize = 8;
 /// `data` is the whole frame as received; `link` says whether it starts with an Ethernet
 /// header or directly with the IP header.
 pub fn parse(data: &[u8], link: LinkKind) -> Result<Packet, ParseError> {
+    let mut out = Packet::EMPTY;
+    parse_into(data, link, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse`] into `out`, for the balancer's hot path: writing the result in place spares a
+/// copy of the [`Packet`] per packet. `out` is unspecified after an error.
+#[inline(always)]
+pub(crate) fn parse_into(data: &[u8], link: LinkKind, out: &mut Packet) -> Result<(), ParseError> {
     let (l3, family) = match link {
         LinkKind::Ethernet => ethernet_header(data)?,
         LinkKind::Ip => match data.first().map(|b| b >> 4) {
@@ -39,7 +48,7 @@ pub fn parse(data: &[u8], link: LinkKind) -> Result<Packet, ParseError> {
         Family::V6 => ipv6_header(data, l3)?,
     };
     let t = transport(data, family, &ip)?;
-    Ok(Packet {
+    *out = Packet {
         link,
         l3: off16(l3)?,
         l4: off16(ip.l4)?,
@@ -55,7 +64,8 @@ pub fn parse(data: &[u8], link: LinkKind) -> Result<Packet, ParseError> {
         frag: ip.frag,
         ttl: ip.ttl,
         icmp: t.icmp,
-    })
+    };
+    Ok(())
 }
 
 /// An offset as stored in a [`Packet`]. Every offset is at most the IP end, which the IP
