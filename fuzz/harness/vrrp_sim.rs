@@ -15,8 +15,9 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use lbcore::service::Family;
 use lbcore::time::{Duration, Instant};
-use lbcore::vrrp::wire::{AdvertRepr, TxEnvelope, emit_advert};
+use lbcore::vrrp::wire::{Advert, AdvertRepr, TxEnvelope, emit_advert, parse_envelope};
 use lbcore::vrrp::{Action, Auth, Config, Router, Rx, State, Version};
 
 use crate::input::Input;
@@ -198,14 +199,16 @@ pub fn vrrp_sim(data: &[u8]) {
     // master's, forged or not): it bounds the master-down timer, and so how long the LAN
     // needs to converge at the end.
     let mut learned = interval;
-    let worst_learned = Duration::from_millis(40_950);
     let mut ops = 0;
     while !inp.is_empty() && ops < 64 {
         ops += 1;
         let i = inp.below(lan.nodes.len());
         match inp.below(9) {
             0..=2 => {
-                let d = Duration::from_millis(u64::from(inp.u16() % 8000));
+                // Up to 8 s, and at most 40 advert intervals: longer steps at a short interval
+                // only repeat the steady state, advert after advert.
+                let cap = (interval * 40).as_millis().min(8000) as u64;
+                let d = Duration::from_millis(u64::from(inp.u16()) % cap);
                 lan.run_until(lan.now + d);
             }
             // A forged advert with fuzzed fields, from a router's address or a stranger's.
@@ -246,7 +249,9 @@ pub fn vrrp_sim(data: &[u8]) {
                     v3_checksum_as_v2: false,
                 };
                 if version == Version::V3 {
-                    learned = learned.max(Duration::from_millis(10 * u64::from(repr.interval)));
+                    // The field has 12 bits: the emitter keeps the low 12 (at most 40.95 s).
+                    let cs = repr.interval & 0x0fff;
+                    learned = learned.max(Duration::from_millis(10 * u64::from(cs)));
                 }
                 let mut buf = [0u8; 128];
                 if let Some(len) = emit_advert(&repr, &tx, &mut buf) {
@@ -261,9 +266,12 @@ pub fn vrrp_sim(data: &[u8]) {
             5 => {
                 let raw = inp.bytes(96);
                 let rx = if inp.bool() { Rx::Ethernet } else { Rx::Ip };
-                if version == Version::V3 {
-                    // The bytes may well be a valid advert with any interval.
-                    learned = worst_learned;
+                // The bytes may be a valid advert: a backup learns its interval.
+                if let Ok((env, msg)) = parse_envelope(raw, rx)
+                    && let Ok(adv) = Advert::parse(msg, Family::of(&env.src))
+                    && adv.version == Version::V3
+                {
+                    learned = learned.max(Duration::from_millis(10 * u64::from(adv.interval)));
                 }
                 let now = lan.now;
                 if lan.nodes[i].alive {
