@@ -17,9 +17,10 @@ use core::ffi::c_char;
 use core::net::IpAddr;
 
 use lbcore::balancer::{Balancer, ServiceId};
+use lbcore::config::vrrp::{instance_base, instance_family};
 use lbcore::config::{self, InstancePlan, NoIncludes, Parsed, Plan, SyncGroupPlan};
 use lbcore::service::{Family, ServiceKey};
-use lbcore::vrrp::{Config, MAX_TRACKS, MAX_VIPS, SourceMac, StartState, Version};
+use lbcore::vrrp::{Config, MAX_TRACKS, SourceMac, StartState, Version};
 
 use crate::balancer::lbcore_balancer;
 use crate::guard::{
@@ -458,19 +459,6 @@ pub unsafe extern "C" fn lbcore_balancer_apply_config(
     })
 }
 
-/// The address family of an instance: that of `unicast_src_ip` if given, else of its first
-/// VIP, else IPv6 with `native_ipv6`, else IPv4 (as lbcore-net maps it).
-fn family_of(inst: &InstancePlan) -> Family {
-    if let Some(src) = inst.unicast_src {
-        return Family::of(&src);
-    }
-    match inst.vips.first() {
-        Some(v) => Family::of(&v.addr),
-        None if inst.native_ipv6 => Family::V6,
-        None => Family::V4,
-    }
-}
-
 fn instance(plan: &Plan, index: usize) -> Res<&InstancePlan> {
     plan.instances.get(index).ok_or(lbcore_result::InvalidParameter)
 }
@@ -557,7 +545,7 @@ pub unsafe extern "C" fn lbcore_config_vrrp_instance(
             let out = unsafe { out_ptr(out)? };
             let inst = instance(&c.plan, index)?;
             let tracks = tracks(&c.plan, inst).map_err(|_| lbcore_result::ConfigInvalid)?;
-            let family = family_of(inst);
+            let family = instance_family(inst);
             out.write(lbcore_vrrp_instance_info {
                 family: match family {
                     Family::V4 => lbcore_family::Ipv4,
@@ -753,86 +741,27 @@ pub unsafe extern "C" fn lbcore_config_vrrp_config_new(
     })
 }
 
-/// One instance as a core configuration (mirrors `lbcore-net`'s mapping).
+/// One instance as a core configuration: the mapping lbd uses
+/// ([`lbcore::config::vrrp::instance_base`]), sending from `unicast_src_ip` or the interface's
+/// `primary` address, from the interface's MAC unless `use_vmac` (or no MAC was given).
 fn instance_config(
     plan: &Plan,
     inst: &InstancePlan,
     primary: Option<IpAddr>,
     mac: Option<[u8; 6]>,
 ) -> Result<Config, String> {
-    let family = family_of(inst);
     let Some(src) = inst.unicast_src.or(primary) else {
         return Err(format!(
             "{}: ({}) no address to send adverts from: give the primary address of {}",
             inst.origin, inst.name, inst.interface
         ));
     };
-    if Family::of(&src) != family {
-        return Err(format!(
-            "{}: ({}) the primary address {src} is not of the instance's address family",
-            inst.origin, inst.name
-        ));
-    }
-    let version = if family == Family::V6 {
-        Version::V3
-    } else {
-        inst.version
+    let source_mac = match (mac, inst.use_vmac) {
+        (Some(m), false) => SourceMac::Interface(m),
+        _ => SourceMac::Virtual,
     };
-    let global = &plan.global;
-    let mut cfg = Config::new(version, inst.vrid, src)
-        .priority(inst.priority)
-        .advert_interval(inst.advert_interval)
-        .start_state(inst.start_state)
-        .preempt_delay(inst.preempt_delay)
-        .accept(inst.accept.unwrap_or(!global.strict))
-        .garp(inst.garp)
-        .source_mac(match (mac, inst.use_vmac) {
-            (Some(m), false) => SourceMac::Interface(m),
-            _ => SourceMac::Virtual,
-        });
-    if inst.nopreempt {
-        cfg = cfg.nopreempt();
-    }
-    if global.check_unicast_src {
-        cfg = cfg.check_unicast_src();
-    }
-    if global.lower_prio_no_advert {
-        cfg = cfg.lower_prio_no_advert();
-    }
-    if global.higher_prio_send_advert {
-        cfg = cfg.higher_prio_send_advert();
-    }
-    if let Some(secret) = &inst.auth_pass
-        && version == Version::V2
-    {
-        cfg = cfg.auth_pass(secret);
-    }
-    if inst.vips.len() > MAX_VIPS {
-        return Err(format!(
-            "{}: ({}) {} VIPs: at most {MAX_VIPS} are supported",
-            inst.origin,
-            inst.name,
-            inst.vips.len()
-        ));
-    }
-    for v in &inst.vips {
-        if Family::of(&v.addr) != family {
-            return Err(format!(
-                "{}: ({}) VIP {} is not of the instance's address family",
-                v.origin, inst.name, v.addr
-            ));
-        }
-        cfg = cfg.vip(v.addr, v.prefix_len);
-    }
-    for p in &inst.unicast_peers {
-        if Family::of(p) != family {
-            return Err(format!(
-                "{}: ({}) unicast peer {p} is not of the instance's address family",
-                inst.origin, inst.name
-            ));
-        }
-        cfg = cfg.unicast_peer(*p);
-    }
+    let (mut cfg, _warnings) = instance_base(inst, &plan.global, src, source_mac)
+        .map_err(|e| format!("{}: ({}) {}", e.origin, inst.name, e.reason))?;
     let tracks = tracks(plan, inst)?;
     if tracks.len() > MAX_TRACKS {
         return Err(format!(

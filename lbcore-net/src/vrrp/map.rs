@@ -10,9 +10,10 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use lbcore::config::vrrp::instance_base;
 use lbcore::config::{GlobalDefs, InstancePlan, Origin, ScriptPlan, SyncGroupPlan};
 use lbcore::service::Family;
-use lbcore::vrrp::{Config, ConfigError, MAX_VIPS, Router, SourceMac, Version};
+use lbcore::vrrp::{Config, ConfigError, Router, SourceMac};
 
 /// What the runner looked up about an instance's interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,18 +93,8 @@ impl fmt::Display for MapError {
 
 impl std::error::Error for MapError {}
 
-/// The address family of an instance: that of `unicast_src_ip` if given, else of its first
-/// VIP, else IPv6 with `native_ipv6`, else IPv4.
-pub fn family_of(inst: &InstancePlan) -> Family {
-    if let Some(src) = inst.unicast_src {
-        return Family::of(&src);
-    }
-    match inst.vips.first() {
-        Some(v) => Family::of(&v.addr),
-        None if inst.native_ipv6 => Family::V6,
-        None => Family::V4,
-    }
-}
+/// The address family of an instance (see [`lbcore::config::vrrp::instance_family`]).
+pub use lbcore::config::vrrp::instance_family as family_of;
 
 /// Map one instance. `group` is the sync group it belongs to, if any (its `track_script`s
 /// apply to every member; tracker weights inside a group are forced to 0, as keepalived does
@@ -120,7 +111,6 @@ pub fn instance_config(
         origin: origin.clone(),
         reason,
     };
-    let mut warnings = Vec::new();
     let family = family_of(inst);
 
     let src: IpAddr = match (inst.unicast_src, family) {
@@ -144,77 +134,14 @@ pub fn instance_config(
             )
         })?,
     };
-
-    let mut version = inst.version;
-    if family == Family::V6 && version == Version::V2 {
-        warnings.push(format!(
-            "{}: ({}) IPv6 needs VRRP version 3: using version 3",
-            inst.origin, inst.name
-        ));
-        version = Version::V3;
-    }
-
-    let mut cfg = Config::new(version, inst.vrid, src)
-        .priority(inst.priority)
-        .advert_interval(inst.advert_interval)
-        .start_state(inst.start_state)
-        .preempt_delay(inst.preempt_delay)
-        .accept(inst.accept.unwrap_or(!global.strict))
-        .garp(inst.garp)
-        .source_mac(SourceMac::Interface(iface.mac))
-        .ipv6_router(family == Family::V6 && iface.ipv6_forwarding);
-    if inst.nopreempt {
-        cfg = cfg.nopreempt();
-    }
-    if global.check_unicast_src {
-        cfg = cfg.check_unicast_src();
-    }
-    if global.lower_prio_no_advert {
-        cfg = cfg.lower_prio_no_advert();
-    }
-    if global.higher_prio_send_advert {
-        cfg = cfg.higher_prio_send_advert();
-    }
+    let (cfg, mut warnings) = instance_base(inst, global, src, SourceMac::Interface(iface.mac))
+        .map_err(|e| err(&e.origin, e.reason))?;
+    let mut cfg = cfg.ipv6_router(family == Family::V6 && iface.ipv6_forwarding);
     if inst.use_vmac {
         warnings.push(format!(
             "{}: ({}) use_vmac is not supported yet: adverts and gratuitous ARPs use the MAC of {}",
             inst.origin, inst.name, inst.interface
         ));
-    }
-    if let Some(secret) = &inst.auth_pass {
-        if version == Version::V2 {
-            cfg = cfg.auth_pass(secret);
-        } else {
-            warnings.push(format!(
-                "{}: ({}) authentication is not used with VRRP version 3: ignored",
-                inst.origin, inst.name
-            ));
-        }
-    }
-
-    if inst.vips.len() > MAX_VIPS {
-        return Err(err(
-            &inst.origin,
-            format!("{} VIPs: at most {MAX_VIPS} are supported", inst.vips.len()),
-        ));
-    }
-    for v in &inst.vips {
-        if Family::of(&v.addr) != family {
-            return Err(err(
-                &v.origin,
-                format!("VIP {} is not of the instance's address family", v.addr),
-            ));
-        }
-        cfg = cfg.vip(v.addr, v.prefix_len);
-    }
-    for p in &inst.unicast_peers {
-        if Family::of(p) != family {
-            return Err(err(
-                &inst.origin,
-                format!("unicast peer {p} is not of the instance's address family"),
-            ));
-        }
-        cfg = cfg.unicast_peer(*p);
     }
 
     let mut tracks = Vec::new();
@@ -305,7 +232,7 @@ mod tests {
     use std::time::Duration;
 
     use lbcore::config::{Notify, TrackRef, VipPlan};
-    use lbcore::vrrp::{Auth, GarpConfig, StartState};
+    use lbcore::vrrp::{Auth, GarpConfig, StartState, Version};
 
     use super::*;
 

@@ -10,6 +10,7 @@
 //! - [`parse_ipvsadm_rules`] ([`ipvsadm`]): `ipvsadm -Sn` output and hand-written rules.
 //! - [`fn@apply`] ([`mod@apply`]): converge a running balancer to a plan's services with the
 //!   fewest changes (reloads).
+//! - [`vrrp::instance_base`] ([`mod@vrrp`]): a `vrrp_instance` as the core's VRRP configuration.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -19,6 +20,7 @@ pub mod ipvsadm;
 pub mod keepalived;
 mod plan;
 mod util;
+pub mod vrrp;
 
 pub use apply::{ApplyError, ApplyReport, DesiredService, apply};
 pub use ipvsadm::{parse_ipvsadm_rules, render_ipvsadm_rules};
