@@ -353,8 +353,15 @@ impl SchedState {
 
 /// `a_overhead * b_weight > b_overhead * a_weight`, the kernel's division-free "a is more
 /// loaded than b", computed wide enough that no counter or weight can overflow it.
+#[inline(always)]
 fn more_loaded(a_overhead: u64, a_weight: i32, b_overhead: u64, b_weight: i32) -> bool {
-    i128::from(a_overhead) * i128::from(b_weight) > i128::from(b_overhead) * i128::from(a_weight)
+    if (a_overhead | b_overhead) >> 32 == 0 {
+        // Both products fit in i64 exactly (|overhead × weight| < 2^32 · 2^31): the usual case,
+        // without 128-bit multiplies in wlc's per-destination loop.
+        (a_overhead as i64) * i64::from(b_weight) > (b_overhead as i64) * i64::from(a_weight)
+    } else {
+        i128::from(a_overhead) * i128::from(b_weight) > i128::from(b_overhead) * i128::from(a_weight)
+    }
 }
 
 #[cfg(test)]

@@ -10,14 +10,24 @@
 use super::{DestList, DestSlot, SchedDest, more_loaded};
 
 pub(crate) fn schedule<D: AsRef<SchedDest>>(list: DestList<'_, D>) -> Option<DestSlot> {
-    let mut it = list.iter();
+    // Indexes the list order directly (the loop runs over every destination for every new
+    // connection, so the per-destination cost is the scheduler's cost).
+    let (slots, order) = (list.slots, list.order);
+    let mut i = 0;
     let (mut least, mut lw, mut loh) = loop {
-        let (slot, d) = it.next()?;
-        if !d.overloaded && d.weight > 0 {
+        let &slot = order.get(i)?;
+        i += 1;
+        if let Some(d) = slots.get(usize::from(slot)).map(AsRef::as_ref)
+            && !d.overloaded
+            && d.weight > 0
+        {
             break (slot, d.weight, d.overhead());
         }
     };
-    for (slot, d) in it {
+    for &slot in &order[i..] {
+        let Some(d) = slots.get(usize::from(slot)).map(AsRef::as_ref) else {
+            continue;
+        };
         if d.overloaded {
             continue;
         }
