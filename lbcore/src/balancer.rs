@@ -2,8 +2,8 @@
 //!
 //! [`Balancer`] owns the virtual services, their destinations, the connection table and the
 //! counters. It is a pure function of its inputs (frames, the caller's `now`, configuration and
-//! the seed in [`BalancerConfig`]): no clock, no I/O, no allocation after construction, no
-//! panics on packet bytes. Every packet gets a [`Verdict`]; every drop has a [`DropReason`] and
+//! the seed in [`BalancerConfig`]): no clock, no I/O, no allocation on the packet path (with
+//! `alloc`, only construction and configuration calls allocate), no panics on packet bytes. Every packet gets a [`Verdict`]; every drop has a [`DropReason`] and
 //! a counter.
 //!
 //! IPVS semantics followed here (`ip_vs_core.c`): an existing connection is found by the
@@ -561,7 +561,9 @@ pub struct Balancer<'a> {
 
 impl Balancer<'static> {
     /// A balancer with tables sized from `config` (one allocation per table, here and never
-    /// again). The hash index has the next power of two at or above the capacity.
+    /// again; only a service that selects lblc, lblcr or mh allocates its scheduler's state
+    /// when it is added or switched). The hash index has the next power of two at or above the
+    /// capacity.
     #[cfg(feature = "alloc")]
     pub fn new(config: BalancerConfig) -> Result<Self, ConfigError> {
         if config.conn_capacity == 0

@@ -54,7 +54,9 @@
 //! # Features
 //! `default = ["std"]`, `std -> alloc`. Without `alloc` the core needs no allocator at all:
 //! tables live in caller-provided slices ([`balancer::Balancer::with_storage`]). With `alloc`,
-//! [`balancer::Balancer::new`] allocates each table once at construction.
+//! [`balancer::Balancer::new`] allocates each table once at construction, and a service that
+//! selects lblc, lblcr or mh gets its scheduler's state (its cache or lookup table) on the
+//! heap when it is added, instead of inline in every service slot.
 //!
 //! # Not supported (yet)
 //! IP fragment reassembly (non-first fragments to a VIP are dropped and counted), SCTP/AH/ESP,
