@@ -38,7 +38,7 @@ pub extern "C" fn nostd_check_entry(seed: u64, frame: &mut [u8; 2048], len: usiz
     use lbcore::conn::table::Conn;
     use lbcore::service::{DestConfig, ServiceConfig};
 
-    let mut services: [Service; 2] = core::array::from_fn(|_| Service::default());
+    let mut services = [Service::default(), Service::default()];
     let mut conns = [Conn::EMPTY; 64];
     let mut buckets = [0u32; 64];
     let config = BalancerConfig {

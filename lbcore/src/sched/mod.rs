@@ -178,13 +178,21 @@ type Large<T> = alloc::boxed::Box<T>;
 #[cfg(not(feature = "alloc"))]
 type Large<T> = T;
 
+/// Puts a freshly built large state where [`Large`] says. A macro, not a function: an
+/// unoptimised build keeps a by-value argument and result of a function in its own frame,
+/// which without an allocator would add two more copies of a ~58 KiB state to the stack of
+/// every caller of [`SchedState::new`].
 #[cfg(feature = "alloc")]
-fn large<T>(state: T) -> Large<T> {
-    alloc::boxed::Box::new(state)
+macro_rules! large {
+    ($state:expr) => {
+        alloc::boxed::Box::new($state)
+    };
 }
 #[cfg(not(feature = "alloc"))]
-fn large<T>(state: T) -> Large<T> {
-    state
+macro_rules! large {
+    ($state:expr) => {
+        $state
+    };
 }
 
 /// The state of one algorithm. Without an allocator the cache-backed variants make it large:
@@ -225,13 +233,13 @@ impl SchedState {
             Sched::Wrr => Algo::Wrr(wrr::Wrr::new()),
             Sched::Lc => Algo::Lc,
             Sched::Wlc => Algo::Wlc,
-            Sched::Lblc => Algo::Lblc(large(lblc::Lblc::new())),
-            Sched::Lblcr => Algo::Lblcr(large(lblcr::Lblcr::new())),
+            Sched::Lblc => Algo::Lblc(large!(lblc::Lblc::new())),
+            Sched::Lblcr => Algo::Lblcr(large!(lblcr::Lblcr::new())),
             Sched::Dh => Algo::Dh(dh::Dh::new()),
             Sched::Sh => Algo::Sh(sh::Sh::new()),
             Sched::Sed => Algo::Sed,
             Sched::Nq => Algo::Nq,
-            Sched::Mh => Algo::Mh(large(mh::Mh::new())),
+            Sched::Mh => Algo::Mh(large!(mh::Mh::new())),
             Sched::Fo => Algo::Fo,
             Sched::Ovf => Algo::Ovf,
             Sched::Twos => Algo::Twos,
