@@ -145,6 +145,9 @@ pub struct Setup {
     pub v6: bool,
     /// Persistence timeout, if any.
     pub persistence: Option<Duration>,
+    /// Multiplies the weights 1, 2, 3, ...: `ovf` gives a destination only `weight + 1` active
+    /// connections, so a bench of many SYNs needs large weights to time scheduling, not drops.
+    pub weight_scale: i32,
 }
 
 impl Setup {
@@ -157,6 +160,7 @@ impl Setup {
             forward: Forward::DirectRouting,
             v6: false,
             persistence: None,
+            weight_scale: 1,
         }
     }
 
@@ -170,7 +174,7 @@ impl Setup {
     }
 
     /// The balancer with one TCP service on the VIP and `dests` real servers (weights 1, 2, 3,
-    /// 1, 2, 3, ...).
+    /// 1, 2, 3, ... times `weight_scale`).
     pub fn balancer(&self) -> Balancer<'static> {
         let mut local_addrs = heapless::Vec::new();
         local_addrs
@@ -197,7 +201,7 @@ impl Setup {
         let svc = lb.add_service(svc).expect("svc");
         for i in 0..self.dests {
             let d = DestConfig::new(rip(i, self.v6), RPORT)
-                .weight(1 + (i % 3) as i32)
+                .weight((1 + (i % 3) as i32) * self.weight_scale)
                 .forward(self.forward)
                 .mac(rs_mac(i));
             lb.add_dest(svc, d).expect("dest");
