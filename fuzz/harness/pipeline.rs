@@ -600,6 +600,22 @@ fn reply(w: &mut World, key: ReplyKey, flow: Flow, flags: u8, eth: bool) {
         }
         // The entry may be gone and the tuple reused by a newer flow: the model follows.
         let current = w.replies.get(&key).copied().unwrap_or(flow);
+        if unexpired_entry(w, &current).is_none() {
+            // The model's flow lost its entry (expired or evicted) and the tuple went to a flow
+            // the model never learned: a raw fuzz frame's. The reply must still reach the
+            // client of a live connection to this server, from that connection's virtual
+            // address.
+            assert!(
+                w.lb.conns().any(|c| !c.template
+                    && c.proto == proto
+                    && c.dest == (server, sport)
+                    && c.client == (seen.dst, seen.dport)
+                    && c.virt == Some((seen.src, seen.sport))
+                    && c.expires > w.now),
+                "a NAT/FULLNAT reply for {key:?} went to {seen:?}, which no live connection explains"
+            );
+            return;
+        }
         assert_eq!(
             (seen.src, seen.sport, seen.dst, seen.dport),
             (current.3, current.4, current.1, current.2),

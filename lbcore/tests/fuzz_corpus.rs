@@ -407,6 +407,14 @@ fn regression_pipeline_nat_reply_tuple_of_removed_dest() {
 }
 
 #[test]
+fn regression_pipeline_reply_tuple_reused_by_raw_frame() {
+    // A raw fuzz frame's new FULLNAT connection evicted a half-open entry from a full table and
+    // took its local port (correctly); the model, which learns only the flows it built, still
+    // expected the reply on that tuple to go to the evicted flow.
+    regression("pipeline", "reply_tuple_reused_by_raw_frame");
+}
+
+#[test]
 fn regression_conn_model_flow_rescheduled_new_local_port() {
     // An evicted flow rescheduled with a new local port frees its old one.
     regression("conn_model", "flow_rescheduled_new_local_port");
