@@ -88,19 +88,23 @@ impl<T: AsRef<[u32]> + AsMut<[u32]>, B: AsMut<[u64]>> Maglev<T, B> {
         let mut filled = 0u32;
         loop {
             for (i, b) in backends.iter_mut().enumerate() {
+                let (skip, wrap) = (u64::from(b.skip), u64::from(m - b.skip));
                 for _ in 0..b.turns {
                     // The probe ends: skip is in 1..M and M is prime, so the permutation visits
                     // every slot, and filled < M means one is free.
-                    let mut c = b.next;
+                    let mut c = u64::from(b.next);
                     while taken
-                        .get(c as usize / 64)
-                        .is_some_and(|w| w & (1 << (c % 64)) != 0)
+                        .get((c >> 6) as usize)
+                        .is_some_and(|w| (w >> (c & 63)) & 1 != 0)
                     {
-                        c += b.skip;
-                        if c >= m {
-                            c -= m;
-                        }
+                        // The probe chain is the build's critical path: both candidates come
+                        // from c at once and a select (not a branch: whether the step wraps is
+                        // a coin flip) picks one, two cycles per probe. In 64 bits, as
+                        // c + skip may pass 2^32.
+                        let (up, down) = (c + skip, c.wrapping_sub(wrap));
+                        c = if c >= wrap { down } else { up };
                     }
+                    let c = c as u32;
                     b.next = c;
                     if let Some(w) = taken.get_mut(c as usize / 64) {
                         *w |= 1 << (c % 64);
@@ -128,5 +132,86 @@ impl<T: AsRef<[u32]> + AsMut<[u32]>, B: AsMut<[u64]>> Maglev<T, B> {
     /// The slots.
     pub fn table(&self) -> &[u32] {
         self.table.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The paper's pseudo-code, written plainly: permutation entry j of backend i is
+    /// `(offset + j * skip) mod M`, each backend keeps the index j of its next entry.
+    fn reference(m: u32, backends: &[MaglevBackend]) -> Vec<u32> {
+        let mut table = vec![EMPTY; m as usize];
+        let mut next_j = vec![0u64; backends.len()];
+        let mut filled = 0;
+        while filled < m {
+            for (i, b) in backends.iter().enumerate() {
+                for _ in 0..b.turns {
+                    let slot = loop {
+                        let c = (u64::from(b.offset) + next_j[i] * u64::from(b.skip)) % u64::from(m);
+                        next_j[i] += 1;
+                        if table[c as usize] == EMPTY {
+                            break c as usize;
+                        }
+                    };
+                    table[slot] = i as u32;
+                    filled += 1;
+                    if filled == m {
+                        return table;
+                    }
+                }
+            }
+        }
+        table
+    }
+
+    fn backends(m: u32, n: u32, weighted: bool) -> Vec<MaglevBackend> {
+        (0..n)
+            .map(|i| {
+                MaglevBackend::new(
+                    u64::from(i) * 0x1_0001,
+                    42,
+                    m,
+                    if weighted { 1 + i % 3 } else { 1 },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_table_as_the_plain_algorithm() {
+        for &(m, n) in &[(7u32, 3u32), (251, 10), (4093, 100), (65537, 10), (65537, 1000)] {
+            for weighted in [false, true] {
+                let mut bs = backends(m, n, weighted);
+                let want = reference(m, &bs);
+                let mut t =
+                    Maglev::new(vec![0; m as usize], vec![0; (m as usize).div_ceil(64)]).expect("prime");
+                assert_eq!(t.build(&mut bs), m);
+                assert!(
+                    t.table() == want.as_slice(),
+                    "M = {m}, N = {n}, weighted = {weighted}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_backend_gets_about_its_share() {
+        let mut bs = backends(65537, 100, true);
+        let mut t = Maglev::new(vec![0; 65537], vec![0; 65537usize.div_ceil(64)]).expect("prime");
+        t.build(&mut bs);
+        let total_weight: u32 = bs.iter().map(|b| b.turns).sum();
+        let mut count = vec![0u32; bs.len()];
+        for &s in t.table() {
+            count[s as usize] += 1;
+        }
+        for (b, &c) in bs.iter().zip(&count) {
+            let ideal = 65537.0 * f64::from(b.turns) / f64::from(total_weight);
+            assert!(
+                (f64::from(c) - ideal).abs() <= ideal * 0.02 + 2.0,
+                "{c} slots, ideal {ideal}"
+            );
+        }
     }
 }

@@ -150,14 +150,17 @@ impl Mh {
                 }
                 // The probe ends: skip is in 1..M and M is prime, so the permutation visits
                 // every slot, and `filled < M` means one is free.
-                let mut c = ds.perm as usize;
-                while taken[c / 64] & (1 << (c % 64)) != 0 {
-                    ds.perm += ds.skip;
-                    if ds.perm >= TAB_SIZE as u32 {
-                        ds.perm -= TAB_SIZE as u32;
-                    }
-                    c = ds.perm as usize;
+                let (skip, wrap) = (ds.skip, TAB_SIZE as u32 - ds.skip);
+                let mut perm = ds.perm;
+                while taken[perm as usize / 64] & (1 << (perm % 64)) != 0 {
+                    // The probe chain is the build's critical path: both candidates come from
+                    // `perm` at once and a select (not a branch: whether the step wraps is a
+                    // coin flip) picks one.
+                    let (up, down) = (perm + skip, perm.wrapping_sub(wrap));
+                    perm = if perm >= wrap { down } else { up };
                 }
+                ds.perm = perm;
+                let c = perm as usize;
                 taken[c / 64] |= 1 << (c % 64);
                 self.lookup[c] = ds.slot;
                 filled += 1;
