@@ -292,7 +292,5 @@ pub fn ack_frames(segs: impl IntoIterator<Item = Seg>) -> Vec<SmallFrame> {
 pub fn table_bytes_per_conn(capacity: usize) -> f64 {
     let lb = Setup::dr(capacity).balancer();
     let t = lb.conn_table();
-    let bytes = t.capacity() * std::mem::size_of::<lbcore::conn::table::Conn>()
-        + t.bucket_count() * std::mem::size_of::<u32>();
-    bytes as f64 / t.capacity() as f64
+    t.memory_bytes() as f64 / t.capacity() as f64
 }

@@ -962,8 +962,21 @@ fn wlc_counts_syn_recv_as_active_like_the_kernel() {
 
 #[test]
 fn batch_gives_the_same_verdicts_and_bytes_as_single_calls() {
-    let mut one = lb();
-    let mut many = lb();
+    // Both paths of process_batch: packet by packet below the staging threshold, staged above.
+    for capacity in [1024, 16384] {
+        let cfg = || BalancerConfig {
+            conn_capacity: capacity,
+            mac: LB_MAC,
+            ..Default::default()
+        };
+        let (one, many) = (lb_with(cfg()), lb_with(cfg()));
+        let staged = many.conn_table().memory_bytes() > lbcore::balancer::STAGED_BATCH_MIN_TABLE_BYTES;
+        assert_eq!(staged, capacity == 16384, "capacity {capacity}");
+        batch_matches_single_calls(one, many);
+    }
+}
+
+fn batch_matches_single_calls(mut one: Balancer<'static>, mut many: Balancer<'static>) {
     dr_service(&mut one, "192.0.2.10", Sched::Wrr);
     dr_service(&mut many, "192.0.2.10", Sched::Wrr);
     let mut packets = vec![];

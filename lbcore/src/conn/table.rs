@@ -215,6 +215,11 @@ impl<'a> ConnTable<'a> {
     pub fn bucket_count(&self) -> usize {
         self.buckets.len()
     }
+    /// Bytes of the entries and the hash index together: the whole memory of the table, fixed
+    /// at construction.
+    pub fn memory_bytes(&self) -> usize {
+        self.entries.len() * core::mem::size_of::<Conn>() + self.buckets.len() * core::mem::size_of::<u32>()
+    }
 
     /// The entry at `idx` (any index; unused entries are returned as they are).
     pub fn get(&self, idx: u32) -> Option<&Conn> {
