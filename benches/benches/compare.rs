@@ -26,6 +26,7 @@ use lbcore_benches::naive::NaiveLb;
 use lbcore_benches::{
     Seg, Setup, SmallFrame, Tcp, client_port, establish, rs_mac, segment, small_frame, table_bytes_per_conn,
 };
+use lbcore_net::CpuPrefetch;
 
 /// Whether criterion runs in `--test` mode (each bench once): the set-ups are shrunk.
 fn test_mode() -> bool {
@@ -88,6 +89,18 @@ fn dr_vs_naive(c: &mut Criterion) {
             b.iter(|| {
                 window = (window + 256) % pool;
                 lb.process_batch(now, &mut frames[window..window + 256], &mut verdicts);
+                black_box(&verdicts);
+            })
+        });
+        g.bench_function("ours_batch_prefetch", |b| {
+            b.iter(|| {
+                window = (window + 256) % pool;
+                lb.process_batch_prefetch(
+                    now,
+                    &mut frames[window..window + 256],
+                    &mut verdicts,
+                    &CpuPrefetch,
+                );
                 black_box(&verdicts);
             })
         });

@@ -61,7 +61,7 @@ fn flows(n: usize) -> Vec<(u32, u16)> {
 }
 
 fn established(c: &mut Criterion) {
-    for &n in &[1_000usize, 65_536, 1_048_576] {
+    for &n in &[1_000usize, 65_536, 131_072, 262_144, 1_048_576] {
         let mut lb = balancer(n + n / 8, 8, Sched::Wlc);
         let fl = flows(n);
         let now = Instant::from_secs(1);
@@ -103,6 +103,18 @@ fn established(c: &mut Criterion) {
             b.iter(|| {
                 window = (window + 256) % frames.len();
                 lb.process_batch(now, &mut frames[window..window + 256], &mut verdicts);
+                black_box(&verdicts);
+            })
+        });
+        g.bench_function("batch_prefetch", |b| {
+            b.iter(|| {
+                window = (window + 256) % frames.len();
+                lb.process_batch_prefetch(
+                    now,
+                    &mut frames[window..window + 256],
+                    &mut verdicts,
+                    &lbcore_net::CpuPrefetch,
+                );
                 black_box(&verdicts);
             })
         });

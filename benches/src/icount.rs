@@ -71,6 +71,7 @@ pub const NAMES: &[&str] = &[
     "dr_established_1k_single",
     "dr_established_1k_batch",
     "dr_established_64k_batch",
+    "dr_established_64k_prefetch",
     "dr_established_v6_single",
     "new_conn_wlc_64",
     "new_conn_mh_64",
@@ -98,6 +99,8 @@ pub fn scenario(name: &str) -> Option<Box<dyn Scenario>> {
         "dr_established_1k_single" => Box::new(Established::new(dr, 1000, false)),
         "dr_established_1k_batch" => Box::new(Established::new(dr, 1000, true)),
         "dr_established_64k_batch" => Box::new(Established::new(Setup::dr(1 << 17), 65_536, true)),
+        // A 5 MB table: within PREFETCH_MAX_TABLE_BYTES, so the prefetch pipeline runs.
+        "dr_established_64k_prefetch" => Box::new(Established::prefetching(Setup::dr(73_728), 65_536)),
         "dr_established_v6_single" => Box::new(Established::new(Setup { v6: true, ..dr }, 1000, false)),
         "new_conn_wlc_64" => Box::new(NewConn::new(Setup {
             dests: 64,
@@ -176,10 +179,21 @@ pub struct Established {
     frames: Vec<SmallFrame>,
     verdicts: Vec<Verdict>,
     batch: bool,
+    /// With `batch`: `process_batch_prefetch` with the CPU's prefetch instruction.
+    prefetch: bool,
     now: Instant,
 }
 
 impl Established {
+    /// As [`Established::new`] with the batch API and real prefetches
+    /// (`process_batch_prefetch` with `lbcore_net::CpuPrefetch`).
+    pub fn prefetching(setup: Setup, flows: u32) -> Self {
+        Established {
+            prefetch: true,
+            ..Self::new(setup, flows, true)
+        }
+    }
+
     /// Client-to-VIP frames of `flows` established flows.
     pub fn new(setup: Setup, flows: u32, batch: bool) -> Self {
         let now = Instant::from_secs(1);
@@ -205,6 +219,7 @@ impl Established {
             templates,
             verdicts: vec![Verdict::Consumed; BATCH],
             batch,
+            prefetch: false,
             now,
         }
     }
@@ -226,7 +241,15 @@ impl Scenario for Established {
         self.frames.clone_from_slice(&self.templates);
     }
     fn run(&mut self) {
-        if self.batch {
+        if self.batch && self.prefetch {
+            self.lb.process_batch_prefetch(
+                self.now,
+                &mut self.frames,
+                &mut self.verdicts,
+                &lbcore_net::CpuPrefetch,
+            );
+            black_box(&self.verdicts);
+        } else if self.batch {
             self.lb
                 .process_batch(self.now, &mut self.frames, &mut self.verdicts);
             black_box(&self.verdicts);

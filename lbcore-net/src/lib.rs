@@ -30,3 +30,5 @@ pub mod netlink;
 #[allow(unsafe_code)]
 mod sys;
 pub mod vrrp;
+
+pub use sys::CpuPrefetch;

@@ -12,6 +12,7 @@
 //! - [`packet_socket`]: an `AF_PACKET` socket bound to one interface (sending whole Ethernet
 //!   frames);
 //! - [`kill_process_group`]: `kill(2)` on a process group (a hung script and its children).
+//! - [`CpuPrefetch`]: the prefetch instruction, for `lbcore::Balancer::process_batch_prefetch`.
 //! - For the packet drivers (`crate::driver`): [`PacketRing`] (a `TPACKET_V3` receive ring), [`send_batch`]
 //!   (`sendmmsg(2)`), [`packet_statistics`], [`tun_open`] (TUN/TAP devices) and [`setns_net`].
 
@@ -581,4 +582,32 @@ pub fn packet_statistics(fd: &impl AsRawFd) -> io::Result<(u32, u32)> {
         return Err(io::Error::last_os_error());
     }
     Ok((st.tp_packets, st.tp_drops))
+}
+
+/// The CPU's prefetch instruction as a [`lbcore::balancer::Prefetch`], for
+/// [`lbcore::Balancer::process_batch_prefetch`] (lbcore itself forbids `unsafe`): `prefetcht0`
+/// on x86_64, `prfm pldl1keep` on aarch64, nothing elsewhere.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuPrefetch;
+
+impl lbcore::balancer::Prefetch for CpuPrefetch {
+    #[inline(always)]
+    fn prefetch<T>(&self, value: &T) {
+        let p: *const T = value;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint: it reads nothing architecturally, writes nothing and
+        // never faults (here the address is even a live reference). The intrinsic is declared
+        // with the `sse` target feature, which every x86_64 CPU has (it is in the baseline).
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: PRFM is a hint that never faults and changes no register, flag or memory; the
+        // asm reads only its address operand.
+        unsafe {
+            core::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let _ = p;
+    }
 }

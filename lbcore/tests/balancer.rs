@@ -960,23 +960,55 @@ fn wlc_counts_syn_recv_as_active_like_the_kernel() {
     assert_eq!(lb.dest_info(b).unwrap().active, 1);
 }
 
-#[test]
-fn batch_gives_the_same_verdicts_and_bytes_as_single_calls() {
-    // Both paths of process_batch: packet by packet below the staging threshold, staged above.
-    for capacity in [1024, 16384] {
-        let cfg = || BalancerConfig {
-            conn_capacity: capacity,
-            mac: LB_MAC,
-            ..Default::default()
-        };
-        let (one, many) = (lb_with(cfg()), lb_with(cfg()));
-        let staged = many.conn_table().memory_bytes() > lbcore::balancer::STAGED_BATCH_MIN_TABLE_BYTES;
-        assert_eq!(staged, capacity == 16384, "capacity {capacity}");
-        batch_matches_single_calls(one, many);
+/// Counts the hints it is given.
+#[derive(Default)]
+struct CountingPrefetch(std::cell::Cell<usize>);
+
+impl lbcore::balancer::Prefetch for CountingPrefetch {
+    fn prefetch<T>(&self, _: &T) {
+        self.0.set(self.0.get() + 1);
     }
 }
 
-fn batch_matches_single_calls(mut one: Balancer<'static>, mut many: Balancer<'static>) {
+#[test]
+fn batch_gives_the_same_verdicts_and_bytes_as_single_calls() {
+    use lbcore::balancer::{PREFETCH_MAX_TABLE_BYTES, STAGED_BATCH_MIN_TABLE_BYTES};
+    // Every path: packet by packet (a small table), staged loads, the prefetch pipeline (a
+    // medium table, with a prefetcher), staged loads again above the prefetch bound.
+    for capacity in [1024, 16384, 131_072] {
+        for prefetch in [false, true] {
+            let cfg = || BalancerConfig {
+                conn_capacity: capacity,
+                mac: LB_MAC,
+                ..Default::default()
+            };
+            let (one, many) = (lb_with(cfg()), lb_with(cfg()));
+            let bytes = many.conn_table().memory_bytes();
+            let small = bytes <= STAGED_BATCH_MIN_TABLE_BYTES;
+            let prefetchable = !small && bytes <= PREFETCH_MAX_TABLE_BYTES;
+            assert_eq!(
+                (small, prefetchable),
+                (capacity == 1024, capacity == 16384),
+                "capacity {capacity}"
+            );
+            let hints = CountingPrefetch::default();
+            batch_matches_single_calls(one, many, |lb, frames, verdicts| {
+                if prefetch {
+                    lb.process_batch_prefetch(t(1), frames, verdicts, &hints);
+                } else {
+                    lb.process_batch(t(1), frames, verdicts);
+                }
+            });
+            assert_eq!(hints.0.get() > 0, prefetch && prefetchable, "capacity {capacity}");
+        }
+    }
+}
+
+fn batch_matches_single_calls(
+    mut one: Balancer<'static>,
+    mut many: Balancer<'static>,
+    batch: impl FnOnce(&mut Balancer<'static>, &mut [lbcore::balancer::Frame<[u8; 2048]>], &mut [Verdict]),
+) {
     dr_service(&mut one, "192.0.2.10", Sched::Wrr);
     dr_service(&mut many, "192.0.2.10", Sched::Wrr);
     let mut packets = vec![];
@@ -996,7 +1028,7 @@ fn batch_matches_single_calls(mut one: Balancer<'static>, mut many: Balancer<'st
     let singles: Vec<_> = packets.iter().map(|p| send(&mut one, t(1), p, true)).collect();
     let mut frames: Vec<_> = packets.iter().map(|p| frame(p, true)).collect();
     let mut verdicts = vec![Verdict::Consumed; frames.len()];
-    many.process_batch(t(1), &mut frames, &mut verdicts);
+    batch(&mut many, &mut frames, &mut verdicts);
     for (i, (v, bytes)) in singles.iter().enumerate() {
         assert_eq!(&verdicts[i], v, "packet {i}");
         assert_eq!(frames[i].data(), &bytes[..], "packet {i}");

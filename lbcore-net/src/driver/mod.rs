@@ -7,7 +7,7 @@
 //! let mut verdicts = vec![Verdict::Pass; 64];
 //! loop {
 //!     let n = io.recv_batch(&mut frames, Some(Duration::from_millis(100)))?;
-//!     lb.process_batch(now, &mut frames[..n], &mut verdicts[..n]);
+//!     lb.process_batch(now, &mut frames[..n], &mut verdicts[..n]); // or process_batch_prefetch
 //!     io.complete(&mut frames[..n], &verdicts[..n])?; // forward / pass / drop, then flush
 //! }
 //! ```

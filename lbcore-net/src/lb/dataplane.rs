@@ -67,7 +67,14 @@ pub fn run(
             let mut lb = shared.balancer();
             let now = shared.now();
             if mine > 0 {
-                lb.process_batch(now, &mut frames[..mine], &mut verdicts[..mine]);
+                // Real prefetches where they pay (mid-sized tables), the core's own staging
+                // elsewhere: see lbcore::balancer::PREFETCH_MAX_TABLE_BYTES.
+                lb.process_batch_prefetch(
+                    now,
+                    &mut frames[..mine],
+                    &mut verdicts[..mine],
+                    &crate::CpuPrefetch,
+                );
             }
             lb.expire(now, EXPIRE_BUDGET);
         }

@@ -47,5 +47,6 @@ mod runner;
 pub mod rx;
 
 pub use map::{IfaceInfo, MapError, Mapped, TrackSource, instance_config};
+#[cfg(feature = "afpacket")]
 pub(crate) use runner::state_name;
 pub use runner::{RunError, Runner, StateSink, check_plan};

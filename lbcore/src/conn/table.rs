@@ -355,8 +355,9 @@ impl<'a> ConnTable<'a> {
     }
 
     /// The batch path's stage 2: loads the hash bucket of `hash` (an ordinary load: a
-    /// prefetch instruction would need `unsafe`, see BENCHMARKS.md). Issued for a whole group
-    /// in a tight loop, the cache misses overlap.
+    /// prefetch instruction needs `unsafe`, which a driver supplies to
+    /// `Balancer::process_batch_prefetch`). Issued for a whole group in a tight loop, the cache
+    /// misses overlap.
     #[inline]
     pub fn touch_bucket(&self, hash: u64) -> u32 {
         self.buckets[self.bucket_of(hash)]
@@ -371,6 +372,22 @@ impl<'a> ConnTable<'a> {
             Some(e) if head != NIL => u32::from(e.cport),
             _ => head,
         }
+    }
+
+    /// The hash bucket of `hash`, for a prefetch ([`crate::balancer::Prefetch`]).
+    #[inline]
+    pub fn bucket_ref(&self, hash: u64) -> &u32 {
+        &self.buckets[self.bucket_of(hash)]
+    }
+
+    /// The first entry on the chain of `hash`, if any, for a prefetch (reads the bucket).
+    #[inline]
+    pub fn head_ref(&self, hash: u64) -> Option<&Conn> {
+        let head = self.buckets[self.bucket_of(hash)];
+        if head == NIL {
+            return None;
+        }
+        self.entries.get((head >> 1) as usize)
     }
 
     /// Iterates over the indices of entries in use.
