@@ -53,9 +53,9 @@ pub const STAGED_BATCH_MIN_TABLE_BYTES: usize = 512 * 1024;
 /// many bytes, and uses the ordinary loads of [`Balancer::process_batch`] for larger ones.
 /// Measured on the development machine (AMD EPYC, 4 KiB pages; BENCHMARKS.md), DR at 64k flows
 /// (a 5 MB table) took 103 ns per packet with prefetches and 118 without, but 147 against 116
-/// at 128k flows (10 MB) and 250 against 180 at 1M: beyond the reach of the data TLB (2,048
-/// pages of 4 KiB, 8 MiB) most lines also miss the TLB, and a prefetch does not overlap those
-/// misses the way a group of ordinary loads does.
+/// at 128k flows (10 MB) and 250 against 180 at 1M. The crossover matches the reach of a
+/// 2,048-entry data TLB with 4 KiB pages (8 MiB): beyond it most lines also miss the TLB, and
+/// prefetches appear not to overlap those misses the way a group of ordinary loads does.
 pub const PREFETCH_MAX_TABLE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Starts loading the cache line that holds a value, without waiting for it: a prefetch
