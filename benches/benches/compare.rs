@@ -420,8 +420,21 @@ fn vrrp(c: &mut Criterion) {
 fn memory(_: &mut Criterion) {
     for cap in [1usize << 10, 1 << 16, 1 << 20, 3 << 19] {
         eprintln!(
-            "memory: conn table of capacity {cap}: {:.1} bytes per connection (64-byte entry + hash index)",
+            "memory: conn table of capacity {cap}: {:.1} bytes per connection (64-byte entries holding the hash index)",
             table_bytes_per_conn(cap)
+        );
+    }
+    // Coalesced placement: how many connections sit in their own bucket's slot (their lookup
+    // reads one cache line), at the load factor of the established-flow benches (8/9).
+    for flows in [1u32 << 16, 1 << 20] {
+        let setup = Setup::dr(flows as usize + flows as usize / 8);
+        let mut lb = setup.balancer();
+        establish(&mut lb, &setup, flows, Instant::from_secs(1));
+        let t = lb.conn_table();
+        eprintln!(
+            "placement: {flows} flows in {} entries: {:.1} % in their own bucket's slot",
+            t.capacity(),
+            100.0 * t.in_own_bucket() as f64 / t.len() as f64
         );
     }
 }

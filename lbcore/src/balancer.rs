@@ -42,7 +42,7 @@ const TCP_RST: u8 = 0x04;
 pub const MAX_LOCAL_ADDRS: usize = 16;
 
 /// [`Balancer::process_batch`] stages its lookups only for connection tables larger than
-/// this (entries plus hash index, [`ConnTable::memory_bytes`]; 512 KiB is about 7,700
+/// this ([`ConnTable::memory_bytes`], 64 bytes per connection; 512 KiB is 8,192
 /// connections): a smaller table fits in one core's L2 cache (512 KiB on the AMD EPYC we
 /// measure on, 1 to 2 MiB on recent x86 and Arm server cores), so there are few misses for the
 /// staging to overlap, and it costs about 55 instructions per packet (measured: 75 against
@@ -589,8 +589,8 @@ pub struct Balancer<'a> {
 impl Balancer<'static> {
     /// A balancer with tables sized from `config` (one allocation per table, here and never
     /// again; only a service that selects lblc, lblcr or mh allocates its scheduler's state
-    /// when it is added or switched). The hash index has the next power of two at or above the
-    /// capacity.
+    /// when it is added or switched). The hash index lives inside the connection entries
+    /// (one bucket per entry), so the table is `conn_capacity × 64` bytes.
     #[cfg(feature = "alloc")]
     pub fn new(config: BalancerConfig) -> Result<Self, ConfigError> {
         if config.conn_capacity == 0
@@ -599,11 +599,9 @@ impl Balancer<'static> {
         {
             return Err(ConfigError::BadCapacity);
         }
-        let buckets = config.conn_capacity.next_power_of_two();
         let services = Storage::owned_with(config.max_services, Service::default);
         let conns = Storage::owned_with(config.conn_capacity, || Conn::EMPTY);
-        let index = Storage::owned_with(buckets, || 0u32);
-        Self::build(config, services, conns, index)
+        Self::build(config, services, conns)
     }
 }
 
@@ -618,14 +616,12 @@ impl<'a> Balancer<'a> {
     pub const EVICT_WINDOWS: usize = 8;
 
     /// A balancer over caller-provided storage, for builds without an allocator: `services`
-    /// bounds the service count, `conns` the connection capacity, and `buckets` (a power of
-    /// two long) is the hash index. `config.conn_capacity` and `config.max_services` are
-    /// ignored.
+    /// bounds the service count and `conns` the connection capacity (the hash index lives in
+    /// the entries). `config.conn_capacity` and `config.max_services` are ignored.
     pub fn with_storage(
         config: BalancerConfig,
         services: &'a mut [Service],
         conns: &'a mut [Conn],
-        buckets: &'a mut [u32],
     ) -> Result<Self, ConfigError> {
         if services.is_empty() || services.len() > usize::from(u16::MAX) || conns.is_empty() {
             return Err(ConfigError::BadCapacity);
@@ -637,16 +633,15 @@ impl<'a> Balancer<'a> {
                 d.state = SlotState::Free;
             }
         }
-        Self::build(config, services.into(), conns.into(), buckets.into())
+        Self::build(config, services.into(), conns.into())
     }
 
     fn build(
         config: BalancerConfig,
         services: Storage<'a, Service>,
         conns: Storage<'a, Conn>,
-        buckets: Storage<'a, u32>,
     ) -> Result<Self, ConfigError> {
-        let conns = ConnTable::new(conns, buckets).map_err(|_| ConfigError::BadCapacity)?;
+        let conns = ConnTable::new(conns).map_err(|_| ConfigError::BadCapacity)?;
         if config.local_ports.0 > config.local_ports.1 || config.local_ports.0 == 0 {
             return Err(ConfigError::BadCapacity);
         }
@@ -1321,10 +1316,7 @@ impl<'a> Balancer<'a> {
                     && c.proto() == key.proto
             }
         })?;
-        let expired = self
-            .conns
-            .get(found.0)
-            .is_some_and(|c| c.expires <= now.as_nanos());
+        let expired = self.conns.get(found.0).is_some_and(|c| c.expired(now));
         if expired {
             self.counters.conns_expired += 1;
             self.destroy(found.0);
@@ -1490,7 +1482,7 @@ impl<'a> Balancer<'a> {
             ConnState::UdpNormal
         };
         c.set_state(new);
-        c.expires = (now + timeouts.of(new)).as_nanos();
+        c.set_expiry(now, timeouts.of(new));
         let was_inactive = c.has(flag::INACTIVE);
         let (svc, slot) = (c.svc, c.dest);
         if was_inactive && new.is_active() {
@@ -1941,7 +1933,7 @@ impl<'a> Balancer<'a> {
             return self.transmit_in(frame, pkt, &c);
         }
 
-        let Some(idx) = self.alloc_entry(now, c) else {
+        let Some(idx) = self.alloc_entry(now, c, hash) else {
             self.release_template_ref(control);
             return Verdict::Drop(DropReason::TableFull);
         };
@@ -2011,14 +2003,14 @@ impl<'a> Balancer<'a> {
         let timeout = p.timeout;
         if let Some((tidx, _)) = found {
             let t = self.conns.get(tidx).copied().unwrap_or(Conn::EMPTY);
-            let alive = t.expires > now.as_nanos() || t.control > 0;
+            let alive = !t.expired(now) || t.control > 0;
             let dest_ok = self.dest_of(&t).is_some_and(|d| {
                 d.state == SlotState::Live && !(self.cfg.expire_quiescent_template && d.sched.weight == 0)
             });
             if alive && dest_ok {
                 if let Some(tm) = self.conns.get_mut(tidx) {
                     tm.control += 1;
-                    tm.expires = (now + timeout).as_nanos();
+                    tm.set_expiry(now, timeout);
                 }
                 return Ok((t.dest, tidx));
             }
@@ -2046,12 +2038,12 @@ impl<'a> Balancer<'a> {
         t.svc = svc_idx;
         t.dest = slot;
         t.control = 1;
-        t.expires = (now + timeout).as_nanos();
+        t.set_expiry(now, timeout);
         t.set_state(ConnState::Template);
         t.set(flag::TEMPLATE, true);
         t.set(flag::FWMARK, fwmark);
         t.set(flag::UDP, tproto == 17);
-        let tidx = self.alloc_entry(now, t).ok_or(DropReason::TableFull)?;
+        let tidx = self.alloc_entry(now, t, th).ok_or(DropReason::TableFull)?;
         self.bind_dest(svc_idx, slot, true);
         self.conns.link(tidx, Dir::In, th);
         self.counters.templates_created += 1;
@@ -2127,12 +2119,14 @@ impl<'a> Balancer<'a> {
     /// window that has one, the entry closest to expiry among those that are not ESTABLISHED
     /// TCP connections and are not templates still controlling connections. If
     /// `EVICT_WINDOWS` windows have none the new connection is dropped (`TableFull`).
-    fn alloc_entry(&mut self, now: Instant, c: Conn) -> Option<u32> {
-        if let Some(i) = self.conns.alloc(c) {
+    /// A free entry for `c`, whose in node will be linked with `hash`; a full table evicts
+    /// one first (see [`Self::EVICT_SCAN`]).
+    fn alloc_entry(&mut self, now: Instant, c: Conn, hash: u64) -> Option<u32> {
+        if let Some(i) = self.conns.alloc(c, hash) {
             return Some(i);
         }
         let cap = self.conns.capacity() as u32;
-        let mut best: Option<(u64, u32)> = None;
+        let mut best: Option<(i32, u32)> = None;
         let scan = (Self::EVICT_SCAN * Self::EVICT_WINDOWS).min(cap as usize) as u32;
         for n in 0..scan {
             if n > 0 && n % Self::EVICT_SCAN as u32 == 0 && best.is_some() {
@@ -2144,19 +2138,20 @@ impl<'a> Balancer<'a> {
             if !e.in_use() || (e.is_template() && e.control > 0) {
                 continue;
             }
-            if e.expires <= now.as_nanos() {
+            if e.expired(now) {
                 best = Some((0, i));
                 break;
             }
             let evictable = e.is_template() || e.state() != ConnState::Established;
-            if evictable && best.is_none_or(|(exp, _)| e.expires < exp) {
-                best = Some((e.expires, i));
+            let left = e.ticks_left(now);
+            if evictable && best.is_none_or(|(best_left, _)| left < best_left) {
+                best = Some((left, i));
             }
         }
         let (_, victim) = best?;
         self.destroy(victim);
         self.counters.evicted += 1;
-        self.conns.alloc(c)
+        self.conns.alloc(c, hash)
     }
 
     // ----- timers -----
@@ -2176,7 +2171,7 @@ impl<'a> Balancer<'a> {
             let Some(e) = self.conns.get(i).copied() else {
                 continue;
             };
-            if !e.in_use() || e.expires > now.as_nanos() {
+            if !e.in_use() || !e.expired(now) {
                 continue;
             }
             if e.is_template() && e.control > 0 {
@@ -2186,7 +2181,7 @@ impl<'a> Balancer<'a> {
                     .and_then(|s| s.cfg.persistence)
                     .map_or(Duration::ZERO, |p| p.timeout);
                 if let Some(t) = self.conns.get_mut(i) {
-                    t.expires = (now + timeout).as_nanos();
+                    t.set_expiry(now, timeout);
                 }
                 continue;
             }
@@ -2226,7 +2221,7 @@ impl<'a> Balancer<'a> {
                 proto: c.proto(),
                 state: c.state(),
                 template: c.is_template(),
-                expires: Instant::from_nanos(c.expires),
+                expires: c.expires_at(self.last_now),
                 client: (addr_of(c.caddr), c.cport),
                 virt: if fwmark {
                     None
@@ -2382,9 +2377,8 @@ mod tests {
         // copies of the ~90 KiB allocator-less services in its frames (1.7 MB of stack).
         let mut services = [Service::default(), Service::default()];
         let mut conns = [Conn::EMPTY; 8];
-        let mut buckets = [0u32; 8];
         let cfg = BalancerConfig::default();
-        let mut lb = Balancer::with_storage(cfg, &mut services, &mut conns, &mut buckets).unwrap();
+        let mut lb = Balancer::with_storage(cfg, &mut services, &mut conns).unwrap();
         let vip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
         let svc = lb
             .add_service(ServiceConfig::tcp(vip, 80).scheduler(crate::service::Sched::Rr))

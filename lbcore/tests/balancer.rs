@@ -975,7 +975,7 @@ fn batch_gives_the_same_verdicts_and_bytes_as_single_calls() {
     use lbcore::balancer::{PREFETCH_MAX_TABLE_BYTES, STAGED_BATCH_MIN_TABLE_BYTES};
     // Every path: packet by packet (a small table), staged loads, the prefetch pipeline (a
     // medium table, with a prefetcher), staged loads again above the prefetch bound.
-    for capacity in [1024, 16384, 131_072] {
+    for capacity in [1024, 16384, 200_000] {
         for prefetch in [false, true] {
             let cfg = || BalancerConfig {
                 conn_capacity: capacity,

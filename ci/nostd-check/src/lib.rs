@@ -40,12 +40,11 @@ pub extern "C" fn nostd_check_entry(seed: u64, frame: &mut [u8; 2048], len: usiz
 
     let mut services = [Service::default(), Service::default()];
     let mut conns = [Conn::EMPTY; 64];
-    let mut buckets = [0u32; 64];
     let config = BalancerConfig {
         seed,
         ..BalancerConfig::default()
     };
-    let Ok(mut lb) = Balancer::with_storage(config, &mut services, &mut conns, &mut buckets) else {
+    let Ok(mut lb) = Balancer::with_storage(config, &mut services, &mut conns) else {
         return 0;
     };
     let vip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100));

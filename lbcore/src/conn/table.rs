@@ -1,20 +1,43 @@
-//! The connection table: fixed-capacity entries, chained hash index, O(1) free list.
+//! The connection table: fixed-capacity entries of one cache line each, a chained hash index
+//! kept inside those entries, and an O(1) free list.
 //!
 //! Guarantees: no allocation after construction, no panics on any index the table handed out,
 //! one hash computation per lookup (done by the caller), and entries of exactly one cache line
-//! (64 bytes; checked at compile time). Each entry can sit on two hash chains: its *in* node
+//! (64 bytes; checked at compile time) that are the table's whole memory: `capacity × 64`
+//! bytes, with no separate bucket array. Each entry can sit on two hash chains: its *in* node
 //! (keyed by the client-side tuple) and, for NAT/FULLNAT, its *out* node (keyed by the
 //! server-side tuple of replies), so one lookup in one table finds either direction.
 //! Persistence templates are entries too (IPVS does the same), keyed by the masked client.
+//!
+//! There are as many buckets as entries, and bucket `b`'s chain head is a field of entry `b`,
+//! whatever that entry holds. A new entry takes the slot of its own bucket when that slot is
+//! free (coalesced placement), so most lookups find the chain head and the entry on the same
+//! cache line: one memory access where a separate bucket array costs two.
+//!
+//! Expiry times are 32-bit millisecond ticks compared with wrap-around, as the kernel compares
+//! jiffies: this holds while timeouts stay within [`MAX_TIMEOUT`] (24 days; longer ones are
+//! capped) and the caller's sweep (`Balancer::expire`) examines every entry at least once in
+//! 24 days, which the sweep pace of `Balancer::poll_timeout` does many times over.
 //!
 //! The table knows nothing of services: the caller computes hashes and matches nodes with a
 //! predicate, and the [`crate::Balancer`] implements the IPVS semantics on top.
 
 use super::state::ConnState;
 use crate::storage::Storage;
+use crate::time::{Duration, Instant};
 
 /// "No entry" in chains and the free list.
 pub(crate) const NIL: u32 = u32::MAX;
+
+/// Nanoseconds per expiry tick.
+const TICK_NANOS: u64 = 1_000_000;
+
+/// The longest timeout an entry holds: 24 days, within the 2^31 ticks of 1 ms (≈ 24.8 days)
+/// that a wrap-around comparison can tell apart. Longer timeouts are capped to it.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 86_400);
+
+/// The largest capacity: nodes are encoded as `index << 1 | direction` in 32 bits.
+pub const MAX_CAPACITY: usize = (1 << 31) - 1;
 
 /// Entry flag bits.
 pub(crate) mod flag {
@@ -54,9 +77,13 @@ pub struct Conn {
     pub caddr: u128,
     /// Virtual address the client used (the firewall mark, for fwmark templates).
     pub vaddr: u128,
-    /// When the entry expires, in nanoseconds of the caller's clock.
-    pub expires: u64,
-    /// Next node on the in / out chains.
+    /// When the entry expires: a millisecond tick of the caller's clock, modulo 2^32 (see the
+    /// module docs; read it with [`Conn::expires_at`]).
+    pub(crate) expires: u32,
+    /// Head of the hash chain of the bucket with this entry's index (not this entry's own
+    /// chain: the table's index, stored here so that it costs no memory of its own).
+    pub(crate) head: u32,
+    /// Next node on the in / out chains; for a free entry, the next and previous free entries.
     pub(crate) next: [u32; 2],
     /// For a connection: its template's index or NIL. For a template: how many connections
     /// it controls (IPVS's `n_control`).
@@ -99,12 +126,18 @@ pub enum FwdKind {
     FullNat = 3,
 }
 
+/// The tick `now` falls in (rounded down), modulo 2^32.
+fn tick_of(now: Instant) -> u32 {
+    (now.as_nanos() / TICK_NANOS) as u32
+}
+
 impl Conn {
     /// An unused entry.
     pub const EMPTY: Conn = Conn {
         caddr: 0,
         vaddr: 0,
         expires: 0,
+        head: NIL,
         next: [NIL, NIL],
         control: NIL,
         cport: 0,
@@ -116,6 +149,30 @@ impl Conn {
         flags: 0,
         laddr: 0,
     };
+
+    /// Arms the timer: the entry expires `timeout` after `now` (rounded up to the next tick,
+    /// so never early; capped at [`MAX_TIMEOUT`]).
+    pub(crate) fn set_expiry(&mut self, now: Instant, timeout: Duration) {
+        let at = (now + timeout.min(MAX_TIMEOUT)).as_nanos();
+        self.expires = at.div_ceil(TICK_NANOS) as u32;
+    }
+
+    /// Whether the timer has run out at `now` (the expiry instant itself counts as expired).
+    pub fn expired(&self, now: Instant) -> bool {
+        self.ticks_left(now) <= 0
+    }
+
+    /// Whole ticks from `now`'s tick to the expiry; zero or less once expired.
+    pub(crate) fn ticks_left(&self, now: Instant) -> i32 {
+        self.expires.wrapping_sub(tick_of(now)) as i32
+    }
+
+    /// When the entry expires, as an instant of the caller's clock (`now` anchors the 32-bit
+    /// tick; see the module docs).
+    pub fn expires_at(&self, now: Instant) -> Instant {
+        let ticks = (now.as_nanos() / TICK_NANOS) as i64 + i64::from(self.ticks_left(now));
+        Instant::from_nanos(u64::try_from(ticks).unwrap_or(0).saturating_mul(TICK_NANOS))
+    }
 
     /// The protocol state.
     pub fn state(&self) -> ConnState {
@@ -166,35 +223,31 @@ impl Conn {
 #[derive(Debug)]
 pub struct ConnTable<'a> {
     entries: Storage<'a, Conn>,
-    buckets: Storage<'a, u32>,
-    mask: u32,
     free_head: u32,
     len: u32,
 }
 
 impl<'a> ConnTable<'a> {
-    /// A table over `entries` (its capacity) and `buckets` (whose length must be a power of
-    /// two; a larger one shortens chains). Both are reset.
-    pub fn new(mut entries: Storage<'a, Conn>, mut buckets: Storage<'a, u32>) -> Result<Self, &'static str> {
-        if buckets.is_empty() || !buckets.len().is_power_of_two() || buckets.len() > 1 << 31 {
-            return Err("bucket count must be a power of two");
+    /// A table over `entries` (its capacity, 1 to [`MAX_CAPACITY`]; also its bucket count),
+    /// which are reset.
+    pub fn new(mut entries: Storage<'a, Conn>) -> Result<Self, &'static str> {
+        let n = entries.len();
+        if n == 0 {
+            return Err("a connection table needs at least one entry");
         }
-        if entries.len() >= NIL as usize {
+        if n > MAX_CAPACITY {
             return Err("too many entries");
         }
-        buckets.iter_mut().for_each(|b| *b = NIL);
-        let n = entries.len();
         for (i, e) in entries.iter_mut().enumerate() {
             *e = Conn::EMPTY;
-            // Free list threaded through next[0].
+            // The free list is doubly linked through next[0] (next) and next[1] (previous),
+            // so that `alloc` can take a chosen free entry in O(1).
             e.next[0] = if i + 1 < n { (i + 1) as u32 } else { NIL };
+            e.next[1] = if i > 0 { (i - 1) as u32 } else { NIL };
         }
-        let mask = (buckets.len() - 1) as u32;
         Ok(ConnTable {
             entries,
-            buckets,
-            mask,
-            free_head: if n > 0 { 0 } else { NIL },
+            free_head: 0,
             len: 0,
         })
     }
@@ -211,30 +264,44 @@ impl<'a> ConnTable<'a> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Number of hash buckets.
+    /// Number of hash buckets (one per entry).
     pub fn bucket_count(&self) -> usize {
-        self.buckets.len()
+        self.entries.len()
     }
-    /// Bytes of the entries and the hash index together: the whole memory of the table, fixed
-    /// at construction.
+    /// Bytes of the table, hash index included: the whole memory of the table, fixed at
+    /// construction.
     pub fn memory_bytes(&self) -> usize {
-        self.entries.len() * core::mem::size_of::<Conn>() + self.buckets.len() * core::mem::size_of::<u32>()
+        self.entries.len() * core::mem::size_of::<Conn>()
     }
 
     /// The entry at `idx` (any index; unused entries are returned as they are).
     pub fn get(&self, idx: u32) -> Option<&Conn> {
         self.entries.get(idx as usize)
     }
+    /// Mutable access for the balancer's fields; the table's own fields (`head`, `next`,
+    /// the in-use and hashed flags) are only changed through the table's methods.
     pub(crate) fn get_mut(&mut self, idx: u32) -> Option<&mut Conn> {
         self.entries.get_mut(idx as usize)
     }
 
-    /// Takes a free entry, marks it in use and returns its index; `None` when full.
-    pub(crate) fn alloc(&mut self, init: Conn) -> Option<u32> {
-        let idx = self.free_head;
+    /// Takes a free entry, marks it in use and returns its index; `None` when full. The entry
+    /// of `hash`'s bucket is taken when it is free, so that the chain head and the entry share
+    /// a cache line; pass the hash the entry's in node will be linked with.
+    pub(crate) fn alloc(&mut self, init: Conn, hash: u64) -> Option<u32> {
+        if self.free_head == NIL {
+            return None;
+        }
+        let own = self.bucket_of(hash);
+        let idx = if self.entries[own].in_use() {
+            self.free_head
+        } else {
+            own as u32
+        };
+        self.unlink_free(idx);
         let e = self.entries.get_mut(idx as usize)?;
-        self.free_head = e.next[0];
+        let head = e.head;
         *e = init;
+        e.head = head;
         e.next = [NIL, NIL];
         e.flags |= flag::IN_USE;
         e.flags &= !(flag::IN_HASHED | flag::OUT_HASHED);
@@ -242,24 +309,46 @@ impl<'a> ConnTable<'a> {
         Some(idx)
     }
 
-    /// Returns an entry (already unlinked from both chains) to the free list.
-    pub(crate) fn release(&mut self, idx: u32) {
-        let head = self.free_head;
-        if let Some(e) = self.entries.get_mut(idx as usize) {
-            if !e.in_use() {
-                return;
-            }
-            debug_assert!(!e.has(flag::IN_HASHED) && !e.has(flag::OUT_HASHED));
-            *e = Conn::EMPTY;
-            e.next[0] = head;
-            self.free_head = idx;
-            self.len -= 1;
+    /// Removes free entry `idx` from the free list.
+    fn unlink_free(&mut self, idx: u32) {
+        let Some(e) = self.entries.get(idx as usize) else {
+            return;
+        };
+        let [next, prev] = e.next;
+        match self.entries.get_mut(prev as usize) {
+            Some(p) => p.next[0] = next,
+            None => self.free_head = next,
+        }
+        if let Some(n) = self.entries.get_mut(next as usize) {
+            n.next[1] = prev;
         }
     }
 
-    /// The bucket a hash falls in (also the prefetch target of the batch path).
+    /// Returns an entry (already unlinked from both chains) to the free list.
+    pub(crate) fn release(&mut self, idx: u32) {
+        let old_head = self.free_head;
+        let Some(e) = self.entries.get_mut(idx as usize) else {
+            return;
+        };
+        if !e.in_use() {
+            return;
+        }
+        debug_assert!(!e.has(flag::IN_HASHED) && !e.has(flag::OUT_HASHED));
+        let head = e.head;
+        *e = Conn::EMPTY;
+        e.head = head;
+        e.next = [old_head, NIL];
+        if let Some(h) = self.entries.get_mut(old_head as usize) {
+            h.next[1] = idx;
+        }
+        self.free_head = idx;
+        self.len -= 1;
+    }
+
+    /// The bucket a hash falls in: the high half of `(hash mod 2^32) × capacity`, a uniform
+    /// map onto any capacity without a division.
     pub fn bucket_of(&self, hash: u64) -> usize {
-        (hash as u32 & self.mask) as usize
+        ((u64::from(hash as u32) * self.entries.len() as u64) >> 32) as usize
     }
 
     /// Links node `dir` of entry `idx` at the head of the chain for `hash`.
@@ -270,14 +359,14 @@ impl<'a> ConnTable<'a> {
         } else {
             flag::OUT_HASHED
         };
-        let head = self.buckets[b];
+        let head = self.entries[b].head;
         if let Some(e) = self.entries.get_mut(idx as usize) {
             if e.has(f) {
                 return;
             }
             e.next[dir as usize] = head;
             e.set(f, true);
-            self.buckets[b] = (idx << 1) | dir as u32;
+            self.entries[b].head = (idx << 1) | dir as u32;
         }
     }
 
@@ -296,7 +385,7 @@ impl<'a> ConnTable<'a> {
         let node = (idx << 1) | dir as u32;
         let b = self.bucket_of(hash);
         let mut prev: Option<u32> = None;
-        let mut cur = self.buckets[b];
+        let mut cur = self.entries[b].head;
         // Chains are acyclic and every node on them is in use, so this walk ends; the step
         // bound only guards against a corrupted table turning into an endless loop.
         let mut steps = self.entries.len() * 2 + 1;
@@ -306,7 +395,7 @@ impl<'a> ConnTable<'a> {
             let next = self.entries[ci as usize].next[cd];
             if cur == node {
                 match prev {
-                    None => self.buckets[b] = next,
+                    None => self.entries[b].head = next,
                     Some(p) => {
                         let (pi, pd) = (p >> 1, (p & 1) as usize);
                         self.entries[pi as usize].next[pd] = next;
@@ -326,7 +415,7 @@ impl<'a> ConnTable<'a> {
     /// The first node on the chain for `hash` that `matches(entry, dir)` accepts.
     #[inline]
     pub(crate) fn find(&self, hash: u64, mut matches: impl FnMut(&Conn, Dir) -> bool) -> Option<(u32, Dir)> {
-        let mut cur = self.buckets[self.bucket_of(hash)];
+        let mut cur = self.entries[self.bucket_of(hash)].head;
         let mut steps = self.entries.len() * 2 + 1;
         while cur != NIL && steps > 0 {
             steps -= 1;
@@ -341,53 +430,62 @@ impl<'a> ConnTable<'a> {
         None
     }
 
-    /// A read-only hint for the batch path: touching the bucket and its first entry early lets
-    /// the memory loads of the next packets overlap the work on this one.
-    #[inline]
-    pub fn touch(&self, hash: u64) -> u32 {
-        let head = self.buckets[self.bucket_of(hash)];
-        if head != NIL {
-            if let Some(e) = self.entries.get((head >> 1) as usize) {
-                return e.cport as u32 ^ head;
-            }
-        }
-        head
-    }
-
-    /// The batch path's stage 2: loads the hash bucket of `hash` (an ordinary load: a
+    /// The batch path's stage 2: loads the chain head of `hash`'s bucket (an ordinary load: a
     /// prefetch instruction needs `unsafe`, which a driver supplies to
     /// `Balancer::process_batch_prefetch`). Issued for a whole group in a tight loop, the cache
-    /// misses overlap.
+    /// misses overlap; with coalesced placement, that line is usually the entry itself.
     #[inline]
     pub fn touch_bucket(&self, hash: u64) -> u32 {
-        self.buckets[self.bucket_of(hash)]
+        self.entries[self.bucket_of(hash)].head
     }
 
     /// The batch path's stage 3: loads the first entry on the chain of `hash` (whose bucket
     /// stage 2 brought into the cache).
     #[inline]
     pub fn touch_head(&self, hash: u64) -> u32 {
-        let head = self.buckets[self.bucket_of(hash)];
+        let head = self.entries[self.bucket_of(hash)].head;
         match self.entries.get((head >> 1) as usize) {
             Some(e) if head != NIL => u32::from(e.cport),
             _ => head,
         }
     }
 
-    /// The hash bucket of `hash`, for a prefetch ([`crate::balancer::Prefetch`]).
+    /// The chain head of `hash`'s bucket, for a prefetch ([`crate::balancer::Prefetch`]).
     #[inline]
     pub fn bucket_ref(&self, hash: u64) -> &u32 {
-        &self.buckets[self.bucket_of(hash)]
+        &self.entries[self.bucket_of(hash)].head
     }
 
     /// The first entry on the chain of `hash`, if any, for a prefetch (reads the bucket).
     #[inline]
     pub fn head_ref(&self, hash: u64) -> Option<&Conn> {
-        let head = self.buckets[self.bucket_of(hash)];
+        let head = self.entries[self.bucket_of(hash)].head;
         if head == NIL {
             return None;
         }
         self.entries.get((head >> 1) as usize)
+    }
+
+    /// How many entries in use sit in the slot of their own in-bucket (lookups of those read
+    /// one cache line): a diagnostic for benchmarks, O(capacity × chain length).
+    pub fn in_own_bucket(&self) -> usize {
+        (0..self.entries.len() as u32)
+            .filter(|&i| {
+                let mut cur = self.entries[i as usize].head;
+                let mut steps = self.entries.len() * 2 + 1;
+                while cur != NIL && steps > 0 {
+                    steps -= 1;
+                    if cur == i << 1 {
+                        return true;
+                    }
+                    let Some(e) = self.entries.get((cur >> 1) as usize) else {
+                        return false;
+                    };
+                    cur = e.next[(cur & 1) as usize];
+                }
+                false
+            })
+            .count()
     }
 
     /// Iterates over the indices of entries in use.
@@ -404,48 +502,126 @@ impl<'a> ConnTable<'a> {
 mod tests {
     use super::*;
 
-    fn table(n: usize, b: usize) -> ConnTable<'static> {
+    fn table(n: usize) -> ConnTable<'static> {
         let e: &'static mut [Conn] = Box::leak(vec![Conn::EMPTY; n].into_boxed_slice());
-        let k: &'static mut [u32] = Box::leak(vec![0u32; b].into_boxed_slice());
-        ConnTable::new(e.into(), k.into()).unwrap()
+        ConnTable::new(e.into()).unwrap()
+    }
+
+    /// A hash whose bucket is `b` in a table of `n` entries.
+    fn hash_for(b: usize, n: usize) -> u64 {
+        ((b as u64) << 32).div_ceil(n as u64)
     }
 
     #[test]
     fn alloc_link_find_unlink_release() {
-        let mut t = table(4, 2);
+        let mut t = table(4);
         let mut ids = vec![];
         for p in 0..4u16 {
+            // Ports 0 and 2 share bucket 0; 1 and 3 bucket 1.
+            let h = hash_for(usize::from(p % 2), 4);
             let id = t
-                .alloc(Conn {
-                    cport: p,
-                    ..Conn::EMPTY
-                })
+                .alloc(
+                    Conn {
+                        cport: p,
+                        ..Conn::EMPTY
+                    },
+                    h,
+                )
                 .unwrap();
-            t.link(id, Dir::In, u64::from(p));
+            t.link(id, Dir::In, h);
             ids.push(id);
         }
-        assert!(t.alloc(Conn::EMPTY).is_none(), "full");
+        assert_eq!(ids, [0, 1, 2, 3], "own slot when free, else the free list's head");
+        assert_eq!(t.in_own_bucket(), 2, "ports 0 and 1");
+        assert!(t.alloc(Conn::EMPTY, 0).is_none(), "full");
         assert_eq!(t.len(), 4);
         for p in 0..4u16 {
-            let (i, d) = t.find(u64::from(p), |c, d| d == Dir::In && c.cport == p).unwrap();
+            let h = hash_for(usize::from(p % 2), 4);
+            let (i, d) = t.find(h, |c, d| d == Dir::In && c.cport == p).unwrap();
             assert_eq!((i, d), (ids[p as usize], Dir::In));
         }
-        // Unlink from the middle of a chain (bucket 0 holds ports 0 and 2).
-        assert!(t.unlink(ids[0], Dir::In, 0));
-        assert!(!t.unlink(ids[0], Dir::In, 0), "already unlinked");
-        assert!(t.find(0, |c, _| c.cport == 0 && c.in_use()).is_none());
-        assert!(t.find(2, |c, _| c.cport == 2).is_some());
+        // Unlink from the end of a chain (bucket 0 holds ports 2 then 0).
+        let h0 = hash_for(0, 4);
+        assert!(t.unlink(ids[0], Dir::In, h0));
+        assert!(!t.unlink(ids[0], Dir::In, h0), "already unlinked");
+        assert!(t.find(h0, |c, _| c.cport == 0 && c.in_use()).is_none());
+        assert!(t.find(h0, |c, _| c.cport == 2).is_some());
         t.release(ids[0]);
         assert_eq!(t.len(), 3);
-        let again = t.alloc(Conn::EMPTY).unwrap();
-        assert_eq!(again, ids[0], "free list reuses the released entry");
+        // Entry 0 is free again but still holds bucket 0's chain (port 2).
+        assert!(
+            t.find(h0, |c, _| c.cport == 2).is_some(),
+            "the chain head survives release"
+        );
+        let again = t.alloc(Conn::EMPTY, hash_for(3, 4)).unwrap();
+        assert_eq!(again, ids[0], "the only free entry");
+        assert!(t.find(h0, |c, _| c.cport == 2).is_some(), "and survives alloc");
     }
 
     #[test]
-    fn rejects_bad_bucket_count() {
-        let e: &'static mut [Conn] = Box::leak(vec![Conn::EMPTY; 4].into_boxed_slice());
-        let k: &'static mut [u32] = Box::leak(vec![0u32; 3].into_boxed_slice());
-        assert!(ConnTable::new(e.into(), k.into()).is_err());
+    fn alloc_prefers_the_own_bucket_slot_and_keeps_the_free_list_whole() {
+        let n = 16;
+        let mut t = table(n);
+        // Take slots 5, 9, 0 by preference, then release 9 and take it again by preference.
+        for b in [5, 9, 0] {
+            assert_eq!(t.alloc(Conn::EMPTY, hash_for(b, n)), Some(b as u32));
+        }
+        t.release(9);
+        assert_eq!(t.alloc(Conn::EMPTY, hash_for(9, n)), Some(9));
+        // Slot 5 is taken: the next free entry comes from the list, and every entry is
+        // handed out exactly once until the table is full.
+        let mut seen = vec![5u32, 9, 0];
+        while let Some(i) = t.alloc(Conn::EMPTY, hash_for(5, n)) {
+            assert!(!seen.contains(&i), "entry {i} handed out twice");
+            seen.push(i);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..n as u32).collect::<Vec<_>>());
+        assert_eq!(t.len(), n);
+    }
+
+    #[test]
+    fn bucket_of_covers_every_bucket_of_any_capacity() {
+        for n in [1usize, 3, 7, 1000, 1 << 20] {
+            let t = table(n);
+            assert_eq!(t.bucket_of(0), 0);
+            assert_eq!(t.bucket_of(u64::from(u32::MAX)), n - 1);
+            assert_eq!(t.bucket_of(hash_for(n / 2, n)), n / 2);
+            assert_eq!(
+                t.memory_bytes(),
+                n * 64,
+                "64 bytes per connection, index included"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_an_empty_table() {
+        let e: &'static mut [Conn] = Box::leak(Vec::new().into_boxed_slice());
+        assert!(ConnTable::new(e.into()).is_err());
+    }
+
+    #[test]
+    fn expiry_ticks_round_up_and_wrap() {
+        let mut c = Conn::EMPTY;
+        let now = Instant::from_nanos(1_500_000); // 1.5 ms
+        c.set_expiry(now, Duration::from_millis(10)); // 11.5 ms: tick 12
+        assert!(!c.expired(Instant::from_nanos(11_999_999)));
+        assert!(c.expired(Instant::from_millis(12)));
+        assert_eq!(c.expires_at(now), Instant::from_millis(12));
+        // Across the 2^32-tick wrap (≈ 49.7 days of uptime).
+        let wrap = Instant::from_millis(u64::from(u32::MAX));
+        c.set_expiry(wrap, Duration::from_secs(900));
+        assert!(!c.expired(wrap + Duration::from_secs(899)));
+        assert!(c.expired(wrap + Duration::from_secs(900)));
+        assert_eq!(c.expires_at(wrap), wrap + Duration::from_secs(900));
+        // Timeouts are capped below the comparison's range.
+        c.set_expiry(now, Duration::from_secs(100 * 86_400));
+        assert_eq!(
+            c.expires_at(now),
+            now + MAX_TIMEOUT + Duration::from_nanos(500_000)
+        );
+        assert!(!c.expired(now + Duration::from_secs(24 * 86_400)));
     }
 
     #[test]
