@@ -16,7 +16,8 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use lbcore::balancer::{Frame, RxMeta, Verdict};
+use lbcore::balancer::{Frame, RxMeta, Service, Verdict};
+use lbcore::conn::Conn;
 use lbcore::sched::DestList;
 use lbcore::service::{Forward, Sched, TunnelType};
 use lbcore::time::{Duration, Instant};
@@ -26,7 +27,7 @@ use lbcore_benches::naive::NaiveLb;
 use lbcore_benches::{
     Seg, Setup, SmallFrame, Tcp, client_port, establish, rs_mac, segment, small_frame, table_bytes_per_conn,
 };
-use lbcore_net::CpuPrefetch;
+use lbcore_net::{CpuPrefetch, HUGE_PAGE_BYTES, HugePageSlice};
 
 /// Whether criterion runs in `--test` mode (each bench once): the set-ups are shrunk.
 fn test_mode() -> bool {
@@ -60,6 +61,16 @@ fn dr_vs_naive(c: &mut Criterion) {
         let mut lb = setup.balancer();
         let now = Instant::from_secs(1);
         establish(&mut lb, &setup, n, now);
+        // The same balancer with its connection table in 2 MiB pages, as lbd builds it for
+        // tables of 8 MiB and more.
+        let mut services = vec![Service::default(); 1];
+        let mut huge_table =
+            (n >= 65_536).then(|| HugePageSlice::new(setup.capacity, Conn::EMPTY).expect("mmap"));
+        let mut lb_huge = huge_table.as_deref_mut().map(|conns| {
+            let mut lb = setup.balancer_over(&mut services, conns, HUGE_PAGE_BYTES);
+            establish(&mut lb, &setup, n, now);
+            lb
+        });
         let mut naive = NaiveLb::new(n as usize, lbcore_benches::LB_MAC, (0..8).map(rs_mac).collect());
         // 64 Ki receive buffers of flows scattered over the whole table; 256 per iteration.
         let pool = if test_mode() { 1024 } else { 65_536usize };
@@ -104,6 +115,20 @@ fn dr_vs_naive(c: &mut Criterion) {
                 black_box(&verdicts);
             })
         });
+        if let Some(lb) = lb_huge.as_mut() {
+            g.bench_function("ours_batch_prefetch_huge_pages", |b| {
+                b.iter(|| {
+                    window = (window + 256) % pool;
+                    lb.process_batch_prefetch(
+                        now,
+                        &mut frames[window..window + 256],
+                        &mut verdicts,
+                        &CpuPrefetch,
+                    );
+                    black_box(&verdicts);
+                })
+            });
+        }
         g.bench_function("naive", |b| {
             b.iter(|| {
                 window = (window + 256) % pool;

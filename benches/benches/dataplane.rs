@@ -8,9 +8,11 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-use lbcore::balancer::{Balancer, BalancerConfig, Frame, RxMeta, Verdict};
+use lbcore::balancer::{Balancer, BalancerConfig, Frame, RxMeta, Service, Verdict};
+use lbcore::conn::Conn;
 use lbcore::service::{DestConfig, Sched, ServiceConfig};
 use lbcore::time::Instant;
+use lbcore_net::HugePageSlice;
 
 const LB_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const VIP: [u8; 4] = [192, 0, 2, 10];
@@ -27,12 +29,16 @@ fn syn_or_ack(client: u32, port: u16, syn: bool) -> Vec<u8> {
 }
 
 fn balancer(capacity: usize, dests: u32, sched: Sched) -> Balancer<'static> {
-    let mut lb = Balancer::new(BalancerConfig {
+    let lb = Balancer::new(BalancerConfig {
         conn_capacity: capacity,
         mac: LB_MAC,
         ..Default::default()
     })
     .expect("config");
+    with_service(lb, dests, sched)
+}
+
+fn with_service(mut lb: Balancer<'_>, dests: u32, sched: Sched) -> Balancer<'_> {
     let svc = lb
         .add_service(ServiceConfig::tcp(IpAddr::V4(Ipv4Addr::from(VIP)), 80).scheduler(sched))
         .expect("svc");
@@ -61,8 +67,37 @@ fn flows(n: usize) -> Vec<(u32, u16)> {
 }
 
 fn established(c: &mut Criterion) {
-    for &n in &[1_000usize, 65_536, 131_072, 262_144, 1_048_576] {
-        let mut lb = balancer(n + n / 8, 8, Sched::Wlc);
+    for &(n, huge) in &[
+        (1_000usize, false),
+        (65_536, false),
+        (131_072, false),
+        (262_144, false),
+        (262_144, true),
+        (1_048_576, false),
+        (1_048_576, true),
+    ] {
+        let mut services = vec![Service::default(); 1];
+        // The connection table in memory the kernel backs with 2 MiB pages, as lbd does.
+        let mut table = huge.then(|| HugePageSlice::new(n + n / 8, Conn::EMPTY).expect("mmap"));
+        if let Some(t) = &table {
+            eprintln!(
+                "{n} flows: connection table {} MiB, {} MiB of it in huge pages",
+                (t.len() * size_of::<Conn>()) >> 20,
+                t.huge_page_bytes() >> 20
+            );
+        }
+        let mut lb = match table.as_deref_mut() {
+            Some(conns) => {
+                let cfg = BalancerConfig {
+                    mac: LB_MAC,
+                    conn_table_page_bytes: lbcore_net::HUGE_PAGE_BYTES,
+                    ..Default::default()
+                };
+                let lb = Balancer::with_storage(cfg, &mut services, conns).expect("config");
+                with_service(lb, 8, Sched::Wlc)
+            }
+            None => balancer(n + n / 8, 8, Sched::Wlc),
+        };
         let fl = flows(n);
         let now = Instant::from_secs(1);
         for &(client, port) in &fl {
@@ -87,7 +122,12 @@ fn established(c: &mut Criterion) {
                 }
             })
             .collect();
-        let mut g = c.benchmark_group(format!("dr_established/{n}_flows"));
+        let name = if huge {
+            format!("dr_established/{n}_flows_huge_pages")
+        } else {
+            format!("dr_established/{n}_flows")
+        };
+        let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(256));
         let mut window = 0usize;
         g.bench_function("single", |b| {

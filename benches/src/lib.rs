@@ -6,7 +6,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use lbcore::balancer::{Balancer, BalancerConfig, Frame, RxMeta, Verdict};
+use lbcore::balancer::{Balancer, BalancerConfig, Frame, RxMeta, Service, Verdict};
+use lbcore::conn::Conn;
 use lbcore::service::{DestConfig, Forward, Sched, ServiceConfig};
 use lbcore::time::{Duration, Instant};
 
@@ -176,6 +177,27 @@ impl Setup {
     /// The balancer with one TCP service on the VIP and `dests` real servers (weights 1, 2, 3,
     /// 1, 2, 3, ... times `weight_scale`).
     pub fn balancer(&self) -> Balancer<'static> {
+        let lb = Balancer::new(self.config()).expect("config");
+        self.with_service(lb)
+    }
+
+    /// [`Setup::balancer`] over caller-provided storage, e.g. a connection table in huge pages
+    /// (`conns.len()` is the capacity; `page_bytes` the page size under it).
+    pub fn balancer_over<'a>(
+        &self,
+        services: &'a mut [Service],
+        conns: &'a mut [Conn],
+        page_bytes: usize,
+    ) -> Balancer<'a> {
+        let cfg = BalancerConfig {
+            conn_table_page_bytes: page_bytes,
+            ..self.config()
+        };
+        let lb = Balancer::with_storage(cfg, services, conns).expect("config");
+        self.with_service(lb)
+    }
+
+    fn config(&self) -> BalancerConfig {
         let mut local_addrs = heapless::Vec::new();
         local_addrs
             .push(if self.v6 {
@@ -184,7 +206,7 @@ impl Setup {
                 IpAddr::V4(LOCAL4)
             })
             .expect("one local address");
-        let mut lb = Balancer::new(BalancerConfig {
+        BalancerConfig {
             conn_capacity: self.capacity,
             mac: LB_MAC,
             gateway_mac: Some(GW_MAC),
@@ -192,8 +214,10 @@ impl Setup {
             tunnel_source_v6: Some(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
             local_addrs,
             ..Default::default()
-        })
-        .expect("config");
+        }
+    }
+
+    fn with_service<'a>(&self, mut lb: Balancer<'a>) -> Balancer<'a> {
         let mut svc = ServiceConfig::tcp(self.vip(), VPORT).scheduler(self.sched);
         if let Some(t) = self.persistence {
             svc = svc.persistent(t);

@@ -31,4 +31,4 @@ pub mod netlink;
 mod sys;
 pub mod vrrp;
 
-pub use sys::CpuPrefetch;
+pub use sys::{CpuPrefetch, HUGE_PAGE_BYTES, HugePageSlice};

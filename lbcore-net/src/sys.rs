@@ -12,7 +12,8 @@
 //! - [`packet_socket`]: an `AF_PACKET` socket bound to one interface (sending whole Ethernet
 //!   frames);
 //! - [`kill_process_group`]: `kill(2)` on a process group (a hung script and its children).
-//! - [`CpuPrefetch`]: the prefetch instruction, for `lbcore::Balancer::process_batch_prefetch`.
+//! - [`CpuPrefetch`]: the prefetch instruction, for `lbcore::Balancer::process_batch_prefetch`;
+//! - [`HugePageSlice`]: a table in memory the kernel can back with 2 MiB pages.
 //! - For the packet drivers (`crate::driver`): [`PacketRing`] (a `TPACKET_V3` receive ring), [`send_batch`]
 //!   (`sendmmsg(2)`), [`packet_statistics`], [`tun_open`] (TUN/TAP devices) and [`setns_net`].
 
@@ -609,5 +610,196 @@ impl lbcore::balancer::Prefetch for CpuPrefetch {
         }
         #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         let _ = p;
+    }
+}
+
+/// The size of a transparent huge page on x86_64 and (4 KiB granule) aarch64, and the
+/// alignment [`HugePageSlice`] gives its mapping so the kernel can back it with such pages.
+pub const HUGE_PAGE_BYTES: usize = 2 * 1024 * 1024;
+
+/// A slice of `len` values in an anonymous mapping aligned to [`HUGE_PAGE_BYTES`] and marked
+/// `MADV_HUGEPAGE`, for a large table such as the connection table (hand it to
+/// `lbcore::Balancer::with_storage`). With 4 KiB pages a 64 MB table spans 16,384 pages, eight
+/// times the reach of the data TLB, so nearly every lookup misses the TLB as well as the cache;
+/// with 2 MiB pages it spans 32. The kernel may still back parts with small pages (THP
+/// disabled, memory fragmented): [`HugePageSlice::huge_page_bytes`] says how much it did back.
+/// The values are written once here, before any is read.
+pub struct HugePageSlice<T> {
+    ptr: std::ptr::NonNull<T>,
+    len: usize,
+    map_len: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone, as a `Box<[T]>` owns its allocation; it can
+// move to or be shared with another thread exactly when `T` can.
+unsafe impl<T: Send> Send for HugePageSlice<T> {}
+// SAFETY: as above; shared access gives only `&[T]`.
+unsafe impl<T: Sync> Sync for HugePageSlice<T> {}
+
+impl<T: Copy> HugePageSlice<T> {
+    /// Maps `len` copies of `fill` (`len` ≥ 1). Errors: `InvalidInput` for a zero or overflowing
+    /// size or a `T` aligned beyond a page, and the `mmap(2)` error. `madvise(2)` failing (a
+    /// kernel without transparent huge pages) is not an error: the memory is then small pages.
+    pub fn new(len: usize, fill: T) -> io::Result<HugePageSlice<T>> {
+        let bytes = len
+            .checked_mul(size_of::<T>())
+            .filter(|&b| b > 0 && std::mem::align_of::<T>() <= 4096)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let map_len = bytes
+            .checked_next_multiple_of(HUGE_PAGE_BYTES)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let over = map_len
+            .checked_add(HUGE_PAGE_BYTES)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: a fresh private anonymous mapping; the kernel chooses the address and the
+        // result is checked before use.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                over,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // mmap aligns only to the small page; map one huge page more and give back the head and
+        // tail around the aligned part.
+        let start = raw as usize;
+        let aligned = start.next_multiple_of(HUGE_PAGE_BYTES);
+        let head = aligned - start;
+        let tail = over - head - map_len;
+        // SAFETY: both ranges lie inside the mapping just made (head + map_len + tail = over),
+        // are page-aligned (`start` and `aligned` are, and so are all the lengths), and nothing
+        // refers to them.
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw, head);
+            }
+            if tail > 0 {
+                libc::munmap((aligned + map_len) as *mut libc::c_void, tail);
+            }
+        }
+        // SAFETY: `aligned..aligned + map_len` is the part of the mapping we kept; advice never
+        // changes its contents.
+        unsafe {
+            libc::madvise(aligned as *mut libc::c_void, map_len, libc::MADV_HUGEPAGE);
+        }
+        let ptr = std::ptr::NonNull::new(aligned as *mut T).ok_or_else(io::Error::last_os_error)?;
+        for i in 0..len {
+            // SAFETY: `i < len` and `len * size_of::<T>() <= map_len`, so the slot is inside
+            // the writable mapping; it is suitably aligned (the mapping is page-aligned and
+            // `T`'s alignment divides the page size, checked above); writing a `Copy` value
+            // over uninitialized memory drops nothing.
+            unsafe { ptr.as_ptr().add(i).write(fill) };
+        }
+        Ok(HugePageSlice { ptr, len, map_len })
+    }
+}
+
+impl<T> HugePageSlice<T> {
+    /// The bytes of this mapping the kernel backs with huge pages now (`AnonHugePages` of its
+    /// entry in `/proc/self/smaps`); 0 where that file is unreadable.
+    pub fn huge_page_bytes(&self) -> u64 {
+        let start = self.ptr.as_ptr() as usize;
+        let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+            return 0;
+        };
+        let mut mine = false;
+        let mut huge_kib = 0u64;
+        for line in smaps.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if let Some((lo, hi)) = first.split_once('-')
+                && let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+            {
+                // The kernel may have merged the mapping with a neighbour of the same kind.
+                mine = lo <= start && start < hi;
+                continue;
+            }
+            if mine && let Some(kib) = line.strip_prefix("AnonHugePages:") {
+                huge_kib += kib
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or(0);
+            }
+        }
+        huge_kib * 1024
+    }
+
+    /// Gives the mapping up for the rest of the process, as `Box::leak` does: for a table that
+    /// lives as long as the daemon and is borrowed by a `Balancer<'static>`.
+    pub fn leak(self) -> &'static mut [T] {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the `len` values were initialized in `new`; the mapping is never unmapped (the
+        // destructor does not run), so the borrow may last for the rest of the process; it is
+        // the only reference, since `self` is consumed.
+        unsafe { std::slice::from_raw_parts_mut(this.ptr.as_ptr(), this.len) }
+    }
+}
+
+impl<T> std::ops::Deref for HugePageSlice<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` initialized values at `ptr`, alive as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> std::ops::DerefMut for HugePageSlice<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`, and `&mut self` makes the borrow exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> Drop for HugePageSlice<T> {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the aligned part kept in `new`; no borrow of it is alive
+        // (they all borrow `self`). `T: Copy` in `new`, so there is nothing to drop first.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.map_len);
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for HugePageSlice<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HugePageSlice")
+            .field("len", &self.len)
+            .field("map_len", &self.map_len)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod huge_page_tests {
+    use super::*;
+
+    #[test]
+    fn holds_its_values_aligned_and_writable() {
+        let mut s = HugePageSlice::new(100_000, 7u64).expect("mmap");
+        assert_eq!(s.len(), 100_000);
+        assert_eq!(s.as_ptr() as usize % HUGE_PAGE_BYTES, 0);
+        assert!(s.iter().all(|&v| v == 7));
+        s[99_999] = 9;
+        assert_eq!(s[99_999], 9);
+        assert!(s.huge_page_bytes() <= s.map_len as u64);
+    }
+
+    #[test]
+    fn rejects_empty_and_overflowing_sizes() {
+        assert_eq!(
+            HugePageSlice::new(0, 0u8).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            HugePageSlice::new(usize::MAX / 2, 0u64).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
     }
 }

@@ -520,10 +520,11 @@ fn tap_answers_arp_and_nd_for_vips() {
                 .unwrap();
             for f in &frames[..n] {
                 let p = SlicedPacket::from_ethernet(f.data()).unwrap();
-                if let Some(TransportSlice::Udp(u)) = &p.transport {
-                    if u.destination_port() == 9 && u.payload() == b"hello vip" {
-                        seen2.fetch_add(1, Ordering::SeqCst);
-                    }
+                if let Some(TransportSlice::Udp(u)) = &p.transport
+                    && u.destination_port() == 9
+                    && u.payload() == b"hello vip"
+                {
+                    seen2.fetch_add(1, Ordering::SeqCst);
                 }
             }
         }

@@ -718,11 +718,12 @@ impl VirtualServerHealth {
             }
         }
         h.update_quorum_state(true);
-        if let Some(ss) = &mut h.sorry {
-            if ss.inhibit && !ss.set {
-                ss.set = true;
-                ss.plane_weight = 0;
-            }
+        if let Some(ss) = &mut h.sorry
+            && ss.inhibit
+            && !ss.set
+        {
+            ss.set = true;
+            ss.plane_weight = 0;
         }
         h.init = false;
         h
@@ -745,10 +746,10 @@ impl VirtualServerHealth {
             .filter(|s| s.set)
             .map(|s| s.cfg.dest.weight(s.plane_weight))
             .collect();
-        if let Some(ss) = &self.sorry {
-            if ss.set {
-                v.push(ss.dest.weight(ss.plane_weight));
-            }
+        if let Some(ss) = &self.sorry
+            && ss.set
+        {
+            v.push(ss.dest.weight(ss.plane_weight));
         }
         v
     }

@@ -47,7 +47,8 @@ Options:
                             vrrp_instance holding a virtual server's VIP)
       --control PATH        the control socket (default /run/lbd.sock)
       --laddr IP            a FULLNAT local address (repeat for more)
-      --conn-capacity N     connection-table capacity (default 1048576)
+      --conn-capacity N     connection-table capacity (default 1048576: 64 MiB, in 2 MiB
+                            pages where the kernel's transparent huge pages allow)
       --no-host-filter      do not install the nftables rules that keep the host's stack
                             off the balanced traffic
       --offload ipvs        let the kernel's IPVS forward: lbd programs it over netlink from

@@ -406,10 +406,10 @@ fn run_misc(cmd: &str, timeout: Duration, dynamic: bool, running: Option<&Runnin
     let poll = |child: &mut std::process::Child| {
         let mut g = running.map(Running::lock);
         let res = child.try_wait();
-        if !matches!(res, Ok(None)) {
-            if let Some(g) = g.as_mut() {
-                g.remove(&pg);
-            }
+        if !matches!(res, Ok(None))
+            && let Some(g) = g.as_mut()
+        {
+            g.remove(&pg);
         }
         res
     };

@@ -67,8 +67,9 @@ pub fn run(
             let mut lb = shared.balancer();
             let now = shared.now();
             if mine > 0 {
-                // Real prefetches where they pay (mid-sized tables), the core's own staging
-                // elsewhere: see lbcore::balancer::PREFETCH_MAX_TABLE_BYTES.
+                // Real prefetches where they pay (tables within the TLB's reach; the table is in
+                // 2 MiB pages when large), the core's own staging elsewhere: see
+                // lbcore::balancer::PREFETCH_MAX_TABLE_PAGES.
                 lb.process_batch_prefetch(
                     now,
                     &mut frames[..mine],

@@ -579,15 +579,15 @@ impl LineParser<'_> {
                         return None;
                     }
                 };
-                if let Some(s) = only {
-                    if s != sched {
-                        self.err(format!(
-                            "-b {f}: only applies to the {} scheduler, not {}",
-                            s.name(),
-                            sched.name()
-                        ));
-                        return None;
-                    }
+                if let Some(s) = only
+                    && s != sched
+                {
+                    self.err(format!(
+                        "-b {f}: only applies to the {} scheduler, not {}",
+                        s.name(),
+                        sched.name()
+                    ));
+                    return None;
                 }
                 fl = fl.union(bit);
             }
@@ -619,13 +619,13 @@ impl LineParser<'_> {
             }
             svc = svc.netmask(mask);
         }
-        if let ServiceKey::Addr { port: 0, .. } = key {
-            if svc.persistence.is_none() {
-                self.err(format!(
-                    "{c} {label}: a service on port 0 (all ports) must be persistent: add -p"
-                ));
-                return None;
-            }
+        if let ServiceKey::Addr { port: 0, .. } = key
+            && svc.persistence.is_none()
+        {
+            self.err(format!(
+                "{c} {label}: a service on port 0 (all ports) must be persistent: add -p"
+            ));
+            return None;
         }
         Some(svc)
     }

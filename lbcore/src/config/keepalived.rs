@@ -1718,10 +1718,10 @@ impl Cx<'_> {
                 svc = svc.netmask(m);
             }
         }
-        if let ServiceKey::Addr { port: 0, .. } = key {
-            if svc.persistence.is_none() {
-                self.err(n, format!("virtual_server {label}: a service without a port (all ports) must be persistent: add persistence_timeout"));
-            }
+        if let ServiceKey::Addr { port: 0, .. } = key
+            && svc.persistence.is_none()
+        {
+            self.err(n, format!("virtual_server {label}: a service without a port (all ports) must be persistent: add persistence_timeout"));
         }
         vs.service = svc;
 

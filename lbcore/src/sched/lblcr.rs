@@ -168,10 +168,11 @@ impl Lblcr {
         self.cache.entry_mut(i).lastuse = now;
         let mut set = self.cache.entry_mut(i).val;
         let dest = set.min(list);
-        if set.len > 1 && now > set.lastmod.saturating_add(self.cache.expiration) {
-            if let Some(m) = set.max(&self.cache, list) {
-                set.erase(m, now);
-            }
+        if set.len > 1
+            && now > set.lastmod.saturating_add(self.cache.expiration)
+            && let Some(m) = set.max(&self.cache, list)
+        {
+            set.erase(m, now);
         }
         let chosen = match dest.and_then(|s| Some((s, list.slot_data(s)?))) {
             Some((s, d)) if !is_overloaded(d, list) => Some(s),

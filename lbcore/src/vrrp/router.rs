@@ -689,10 +689,10 @@ impl Router {
             let g = self.cfg.garp;
             if g.lower_prio_repeat > 0 {
                 self.garp_burst(now, u32::from(g.lower_prio_repeat));
-                if let Phase::Master { garp, .. } = &mut self.phase {
-                    if !g.lower_prio_delay.is_zero() {
-                        garp.lower_prio_burst_at = Some(now + g.lower_prio_delay);
-                    }
+                if let Phase::Master { garp, .. } = &mut self.phase
+                    && !g.lower_prio_delay.is_zero()
+                {
+                    garp.lower_prio_burst_at = Some(now + g.lower_prio_delay);
                 }
             }
         } else if higher {
@@ -891,18 +891,18 @@ impl Router {
         let n = self.vip_addrs.len();
         let interval = self.cfg.garp.interval;
         let mut due = None;
-        if let Phase::Master { garp, .. } = &mut self.phase {
-            if let Some(p) = &mut garp.paced {
-                if now >= p.at && n > 0 {
-                    due = Some(p.next_vip);
-                    p.left = p.left.saturating_sub(1);
-                    // n <= MAX_VIPS = 20.
-                    p.next_vip = ((usize::from(p.next_vip) + 1) % n) as u8;
-                    p.at = now + interval;
-                    if p.left == 0 {
-                        garp.paced = None;
-                    }
-                }
+        if let Phase::Master { garp, .. } = &mut self.phase
+            && let Some(p) = &mut garp.paced
+            && now >= p.at
+            && n > 0
+        {
+            due = Some(p.next_vip);
+            p.left = p.left.saturating_sub(1);
+            // n <= MAX_VIPS = 20.
+            p.next_vip = ((usize::from(p.next_vip) + 1) % n) as u8;
+            p.at = now + interval;
+            if p.left == 0 {
+                garp.paced = None;
             }
         }
         if let Some(next_vip) = due {
