@@ -27,7 +27,7 @@ use lbcore_benches::naive::NaiveLb;
 use lbcore_benches::{
     Seg, Setup, SmallFrame, Tcp, client_port, establish, rs_mac, segment, small_frame, table_bytes_per_conn,
 };
-use lbcore_net::{CpuPrefetch, HUGE_PAGE_BYTES, HugePageSlice};
+use lbcore_net::{CpuPrefetch, HugePageSlice};
 
 /// Whether criterion runs in `--test` mode (each bench once): the set-ups are shrunk.
 fn test_mode() -> bool {
@@ -67,7 +67,7 @@ fn dr_vs_naive(c: &mut Criterion) {
         let mut huge_table =
             (n >= 65_536).then(|| HugePageSlice::new(setup.capacity, Conn::EMPTY).expect("mmap"));
         let mut lb_huge = huge_table.as_deref_mut().map(|conns| {
-            let mut lb = setup.balancer_over(&mut services, conns, HUGE_PAGE_BYTES);
+            let mut lb = setup.balancer_over(&mut services, conns);
             establish(&mut lb, &setup, n, now);
             lb
         });

@@ -90,7 +90,6 @@ fn established(c: &mut Criterion) {
             Some(conns) => {
                 let cfg = BalancerConfig {
                     mac: LB_MAC,
-                    conn_table_page_bytes: lbcore_net::HUGE_PAGE_BYTES,
                     ..Default::default()
                 };
                 let lb = Balancer::with_storage(cfg, &mut services, conns).expect("config");

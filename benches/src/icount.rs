@@ -99,7 +99,7 @@ pub fn scenario(name: &str) -> Option<Box<dyn Scenario>> {
         "dr_established_1k_single" => Box::new(Established::new(dr, 1000, false)),
         "dr_established_1k_batch" => Box::new(Established::new(dr, 1000, true)),
         "dr_established_64k_batch" => Box::new(Established::new(Setup::dr(1 << 17), 65_536, true)),
-        // A 5 MB table: within PREFETCH_MAX_TABLE_BYTES, so the prefetch pipeline runs.
+        // A 4.5 MiB table: above STAGED_BATCH_MIN_TABLE_BYTES, so the prefetch pipeline runs.
         "dr_established_64k_prefetch" => Box::new(Established::prefetching(Setup::dr(73_728), 65_536)),
         "dr_established_v6_single" => Box::new(Established::new(Setup { v6: true, ..dr }, 1000, false)),
         "new_conn_wlc_64" => Box::new(NewConn::new(Setup {

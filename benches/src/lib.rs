@@ -182,18 +182,9 @@ impl Setup {
     }
 
     /// [`Setup::balancer`] over caller-provided storage, e.g. a connection table in huge pages
-    /// (`conns.len()` is the capacity; `page_bytes` the page size under it).
-    pub fn balancer_over<'a>(
-        &self,
-        services: &'a mut [Service],
-        conns: &'a mut [Conn],
-        page_bytes: usize,
-    ) -> Balancer<'a> {
-        let cfg = BalancerConfig {
-            conn_table_page_bytes: page_bytes,
-            ..self.config()
-        };
-        let lb = Balancer::with_storage(cfg, services, conns).expect("config");
+    /// (`conns.len()` is the capacity).
+    pub fn balancer_over<'a>(&self, services: &'a mut [Service], conns: &'a mut [Conn]) -> Balancer<'a> {
+        let lb = Balancer::with_storage(self.config(), services, conns).expect("config");
         self.with_service(lb)
     }
 

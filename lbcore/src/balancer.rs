@@ -49,25 +49,6 @@ pub const MAX_LOCAL_ADDRS: usize = 16;
 /// 60 ns per packet at 1,000 flows; see BENCHMARKS.md).
 pub const STAGED_BATCH_MIN_TABLE_BYTES: usize = 512 * 1024;
 
-/// [`Balancer::process_batch_prefetch`] prefetches only for connection tables spanning at most
-/// this many pages of memory ([`BalancerConfig::conn_table_page_bytes`] each), and uses the
-/// ordinary loads of [`Balancer::process_batch`] for larger ones. Measured on the development
-/// machine (AMD EPYC; BENCHMARKS.md), with 4 KiB pages DR at 64k flows (a 5 MB table) took 103
-/// ns per packet with prefetches and 118 without, but 147 against 116 at 128k flows (10 MB)
-/// and 250 against 180 at 1M; with the 1M-flow table in 2 MiB pages the prefetches won
-/// instead (124 against 151 ns). The bound is the reach of a 2,048-entry data TLB: beyond it
-/// most lines also miss the TLB, and prefetches do not overlap those misses the way a group of
-/// ordinary loads does.
-pub const PREFETCH_MAX_TABLE_PAGES: usize = 2048;
-
-/// The page size of memory an allocator hands out, and the default of
-/// [`BalancerConfig::conn_table_page_bytes`].
-pub const SMALL_PAGE_BYTES: usize = 4096;
-
-/// [`PREFETCH_MAX_TABLE_PAGES`] of [`SMALL_PAGE_BYTES`]: the largest connection table
-/// [`Balancer::process_batch_prefetch`] prefetches for with the default page size (8 MiB).
-pub const PREFETCH_MAX_TABLE_BYTES: usize = PREFETCH_MAX_TABLE_PAGES * SMALL_PAGE_BYTES;
-
 /// Starts loading the cache line that holds a value, without waiting for it: a prefetch
 /// instruction. lbcore has no `unsafe` code and prefetch instructions need it, so a driver that
 /// may use `unsafe` supplies one to [`Balancer::process_batch_prefetch`] (e.g.
@@ -109,12 +90,6 @@ pub struct BalancerConfig {
     /// `conn_reuse_mode` (bit 0: reschedule a SYN reusing a TIME_WAIT/CLOSE connection's tuple;
     /// bit 1: also FIN_WAIT for DR/TUN). IPVS's default is 1.
     pub conn_reuse_mode: u8,
-    /// The page size of the memory under the connection table, a power of two: the default
-    /// [`SMALL_PAGE_BYTES`] for the table [`Balancer::new`] allocates; a driver that hands
-    /// [`Balancer::with_storage`] a table in 2 MiB pages (e.g. `lbcore_net::HugePageSlice`)
-    /// says so here, and [`Balancer::process_batch_prefetch`] then prefetches for tables up
-    /// to [`PREFETCH_MAX_TABLE_PAGES`] of that size.
-    pub conn_table_page_bytes: usize,
 }
 
 impl Default for BalancerConfig {
@@ -133,7 +108,6 @@ impl Default for BalancerConfig {
             expire_nodest_conn: false,
             expire_quiescent_template: false,
             conn_reuse_mode: 1,
-            conn_table_page_bytes: SMALL_PAGE_BYTES,
         }
     }
 }
@@ -360,8 +334,7 @@ pub enum ConfigError {
     NoLocalAddress,
     /// A tunnel needs a tunnel source address of the destination's family.
     NoTunnelSource,
-    /// Capacities must be non-zero, storage sizes consistent and the connection table's page
-    /// size a power of two.
+    /// Capacities must be non-zero and storage sizes consistent.
     BadCapacity,
     /// One-packet scheduling is only for UDP services.
     OnePacketNotUdp,
@@ -660,10 +633,7 @@ impl<'a> Balancer<'a> {
         conns: Storage<'a, Conn>,
     ) -> Result<Self, ConfigError> {
         let conns = ConnTable::new(conns).map_err(|_| ConfigError::BadCapacity)?;
-        if config.local_ports.0 > config.local_ports.1
-            || config.local_ports.0 == 0
-            || !config.conn_table_page_bytes.is_power_of_two()
-        {
+        if config.local_ports.0 > config.local_ports.1 || config.local_ports.0 == 0 {
             return Err(ConfigError::BadCapacity);
         }
         let root = Rng::new(config.seed);
@@ -689,11 +659,6 @@ impl<'a> Balancer<'a> {
     /// The configuration.
     pub fn config(&self) -> &BalancerConfig {
         &self.cfg
-    }
-    /// The largest connection table [`Balancer::process_batch_prefetch`] prefetches for:
-    /// [`PREFETCH_MAX_TABLE_PAGES`] pages of [`BalancerConfig::conn_table_page_bytes`].
-    pub fn prefetch_max_table_bytes(&self) -> usize {
-        PREFETCH_MAX_TABLE_PAGES.saturating_mul(self.cfg.conn_table_page_bytes)
     }
     /// Global counters.
     pub fn counters(&self) -> &GlobalCounters {
@@ -1156,9 +1121,9 @@ impl<'a> Balancer<'a> {
     /// group k + 1), prefetch the chain heads of group k − 1 (their buckets are in cache by
     /// now), handle group k − 2 — so that no stage waits for memory, where the ordinary loads
     /// of [`Balancer::process_batch`] wait once per stage and group. Tables of at most
-    /// [`STAGED_BATCH_MIN_TABLE_BYTES`] are served packet by packet, and tables spanning more
-    /// than [`PREFETCH_MAX_TABLE_PAGES`] pages by [`Balancer::process_batch`], where each is
-    /// faster.
+    /// [`STAGED_BATCH_MIN_TABLE_BYTES`] are served packet by packet. Measured (BENCHMARKS.md,
+    /// tuning steps 8 and 12): as fast as or faster than the staged loads from 64k to 1M flows,
+    /// by 10–15 % at 1M.
     pub fn process_batch_prefetch<B: AsMut<[u8]>, P: Prefetch>(
         &mut self,
         now: Instant,
@@ -1169,8 +1134,7 @@ impl<'a> Balancer<'a> {
         const GROUP: usize = 8;
         const STAGES: usize = 3;
         let n = frames.len().min(verdicts.len());
-        let table = self.conns.memory_bytes();
-        if table <= STAGED_BATCH_MIN_TABLE_BYTES || table > self.prefetch_max_table_bytes() {
+        if self.conns.memory_bytes() <= STAGED_BATCH_MIN_TABLE_BYTES {
             return self.process_batch(now, frames, verdicts);
         }
         let now = self.clamp_now(now);

@@ -7,9 +7,7 @@ mod common;
 use std::net::IpAddr;
 
 use common::*;
-use lbcore::balancer::{
-    Balancer, BalancerConfig, ConfigError, DestId, DropReason, RxMeta, ServiceId, Verdict,
-};
+use lbcore::balancer::{Balancer, BalancerConfig, DestId, DropReason, RxMeta, ServiceId, Verdict};
 use lbcore::conn::ConnState;
 use lbcore::forward::ForwardError;
 use lbcore::service::{DestConfig, Family, Forward, Netmask, Sched, ServiceConfig, TunnelType};
@@ -974,32 +972,19 @@ impl lbcore::balancer::Prefetch for CountingPrefetch {
 
 #[test]
 fn batch_gives_the_same_verdicts_and_bytes_as_single_calls() {
-    use lbcore::balancer::{PREFETCH_MAX_TABLE_BYTES, STAGED_BATCH_MIN_TABLE_BYTES};
-    // Every path: packet by packet (a small table), staged loads, the prefetch pipeline (a
-    // medium table, with a prefetcher), staged loads again above the prefetch bound, and the
-    // pipeline for that large table when it says it lies in 2 MiB pages.
-    for (capacity, page_bytes) in [(1024, 4096), (16384, 4096), (200_000, 4096), (200_000, 2 << 20)] {
+    use lbcore::balancer::STAGED_BATCH_MIN_TABLE_BYTES;
+    // Every path: packet by packet (a small table), staged loads and the prefetch pipeline (a
+    // medium and a large table, without and with a prefetcher).
+    for capacity in [1024, 16384, 200_000] {
         for prefetch in [false, true] {
             let cfg = || BalancerConfig {
                 conn_capacity: capacity,
                 mac: LB_MAC,
-                conn_table_page_bytes: page_bytes,
                 ..Default::default()
             };
             let (one, many) = (lb_with(cfg()), lb_with(cfg()));
-            let bytes = many.conn_table().memory_bytes();
-            let small = bytes <= STAGED_BATCH_MIN_TABLE_BYTES;
-            let prefetchable = !small && bytes <= many.prefetch_max_table_bytes();
-            assert_eq!(
-                (small, prefetchable),
-                (capacity == 1024, capacity == 16384 || page_bytes > 4096),
-                "capacity {capacity}, pages of {page_bytes} bytes"
-            );
-            assert_eq!(
-                bytes <= PREFETCH_MAX_TABLE_BYTES,
-                capacity <= 16384,
-                "the default bound, capacity {capacity}"
-            );
+            let small = many.conn_table().memory_bytes() <= STAGED_BATCH_MIN_TABLE_BYTES;
+            assert_eq!(small, capacity == 1024, "capacity {capacity}");
             let hints = CountingPrefetch::default();
             batch_matches_single_calls(one, many, |lb, frames, verdicts| {
                 if prefetch {
@@ -1008,11 +993,7 @@ fn batch_gives_the_same_verdicts_and_bytes_as_single_calls() {
                     lb.process_batch(t(1), frames, verdicts);
                 }
             });
-            assert_eq!(
-                hints.0.get() > 0,
-                prefetch && prefetchable,
-                "capacity {capacity}, pages of {page_bytes} bytes"
-            );
+            assert_eq!(hints.0.get() > 0, prefetch && !small, "capacity {capacity}");
         }
     }
 }
@@ -1309,21 +1290,4 @@ fn icmpv6_packet_too_big_is_translated_for_nat() {
     );
     let inner = etherparse::Ipv6HeaderSlice::from_slice(ic.payload()).unwrap();
     assert_eq!(IpAddr::V6(inner.source_addr()), ip(rip));
-}
-
-#[test]
-fn a_connection_table_page_size_must_be_a_power_of_two() {
-    for bad in [0usize, 3000, 4097] {
-        let cfg = BalancerConfig {
-            conn_table_page_bytes: bad,
-            ..Default::default()
-        };
-        assert_eq!(Balancer::new(cfg).err(), Some(ConfigError::BadCapacity), "{bad}");
-    }
-    let cfg = BalancerConfig {
-        conn_table_page_bytes: 1 << 30,
-        ..Default::default()
-    };
-    let lb = Balancer::new(cfg).expect("1 GiB pages");
-    assert_eq!(lb.prefetch_max_table_bytes(), 2048 << 30);
 }

@@ -67,9 +67,8 @@ pub fn run(
             let mut lb = shared.balancer();
             let now = shared.now();
             if mine > 0 {
-                // Real prefetches where they pay (tables within the TLB's reach; the table is in
-                // 2 MiB pages when large), the core's own staging elsewhere: see
-                // lbcore::balancer::PREFETCH_MAX_TABLE_PAGES.
+                // Real prefetches for tables beyond the L2 cache (packet by packet below that:
+                // lbcore::balancer::STAGED_BATCH_MIN_TABLE_BYTES).
                 lb.process_batch_prefetch(
                     now,
                     &mut frames[..mine],
