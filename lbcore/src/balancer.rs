@@ -38,6 +38,12 @@ const TCP_SYN: u8 = 0x02;
 /// TCP RST flag bit.
 const TCP_RST: u8 = 0x04;
 
+/// [`Balancer::process_batch_prefetch`] also prefetches the second entry of a chain whose head
+/// is another flow (about half the lookups of a full table) for tables larger than this: the
+/// size of a server's last-level cache (32 MiB on the AMD EPYC we measure on). Below it that
+/// entry is usually a cache hit and the extra work only costs (BENCHMARKS.md, tuning step 14).
+pub const SECOND_PREFETCH_MIN_TABLE_BYTES: usize = 32 * 1024 * 1024;
+
 /// Most FULLNAT local addresses.
 pub const MAX_LOCAL_ADDRS: usize = 16;
 
@@ -1119,11 +1125,12 @@ impl<'a> Balancer<'a> {
     /// in order, exactly as by [`Balancer::process`]), but a software pipeline over groups of
     /// 8 packets — parse and hash group k and prefetch its hash buckets (and the frames of
     /// group k + 1), prefetch the chain heads of group k − 1 (their buckets are in cache by
-    /// now), handle group k − 2 — so that no stage waits for memory, where the ordinary loads
-    /// of [`Balancer::process_batch`] wait once per stage and group. Tables of at most
-    /// [`STAGED_BATCH_MIN_TABLE_BYTES`] are served packet by packet. Measured (BENCHMARKS.md,
-    /// tuning steps 8 and 12): as fast as or faster than the staged loads from 64k to 1M flows,
-    /// by 10–15 % at 1M.
+    /// now), prefetch the second chain entries of group k − 2 where the head is another flow
+    /// (only for tables above [`SECOND_PREFETCH_MIN_TABLE_BYTES`]), handle group k − 3 — so
+    /// that no stage waits for memory, where the ordinary loads of [`Balancer::process_batch`]
+    /// wait once per stage and group. Tables of at most [`STAGED_BATCH_MIN_TABLE_BYTES`] are
+    /// served packet by packet. Measured (BENCHMARKS.md, tuning steps 8, 12–14): within a few
+    /// per cent of the staged loads from 64k to 256k flows, 23–27 % faster at 1M.
     pub fn process_batch_prefetch<B: AsMut<[u8]>, P: Prefetch>(
         &mut self,
         now: Instant,
@@ -1132,13 +1139,14 @@ impl<'a> Balancer<'a> {
         prefetcher: &P,
     ) {
         const GROUP: usize = 8;
-        const STAGES: usize = 3;
+        const STAGES: usize = 4;
         let n = frames.len().min(verdicts.len());
         if self.conns.memory_bytes() <= STAGED_BATCH_MIN_TABLE_BYTES {
             return self.process_batch(now, frames, verdicts);
         }
         let now = self.clamp_now(now);
-        // Group k lives in slot k % STAGES from its parse to its handling, two steps later.
+        let deep = self.conns.memory_bytes() > SECOND_PREFETCH_MIN_TABLE_BYTES;
+        // Group k lives in slot k % STAGES from its parse to its handling, three steps later.
         let mut pkts = [[Packet::EMPTY; GROUP]; STAGES];
         let mut parsed: [[Option<Classified>; GROUP]; STAGES] = [[None; GROUP]; STAGES];
         let groups = n.div_ceil(GROUP);
@@ -1172,9 +1180,23 @@ impl<'a> Balancer<'a> {
                     }
                 }
             }
-            if let Some(k2) = k.checked_sub(2).filter(|&k2| k2 < groups) {
+            if let Some(k2) = k.checked_sub(2).filter(|&k2| deep && k2 < groups) {
+                // The head is in cache now: when it is plainly another flow (a cheap test on the
+                // client side; the full match is the handling stage's), fetch the next entry.
                 let (base, end) = range(k2);
-                let slot = k2 % STAGES;
+                for c in parsed[k2 % STAGES].iter().take(end - base).flatten() {
+                    if let Ok(Some((key, h))) = c
+                        && let Some(second) = self.conns.second_ref(*h, |e, dir| {
+                            dir == Dir::In && e.cport == key.sport && e.caddr == key.src
+                        })
+                    {
+                        prefetcher.prefetch(second);
+                    }
+                }
+            }
+            if let Some(k3) = k.checked_sub(3).filter(|&k3| k3 < groups) {
+                let (base, end) = range(k3);
+                let slot = k3 % STAGES;
                 for i in base..end {
                     self.counters.rx += 1;
                     let v = match parsed[slot][i - base].take() {

@@ -974,8 +974,9 @@ impl lbcore::balancer::Prefetch for CountingPrefetch {
 fn batch_gives_the_same_verdicts_and_bytes_as_single_calls() {
     use lbcore::balancer::STAGED_BATCH_MIN_TABLE_BYTES;
     // Every path: packet by packet (a small table), staged loads and the prefetch pipeline (a
-    // medium and a large table, without and with a prefetcher).
-    for capacity in [1024, 16384, 200_000] {
+    // medium and a large table, without and with a prefetcher), and the pipeline's second-entry
+    // stage (a table above SECOND_PREFETCH_MIN_TABLE_BYTES: 600,000 entries are 38 MB).
+    for capacity in [1024, 16384, 200_000, 600_000] {
         for prefetch in [false, true] {
             let cfg = || BalancerConfig {
                 conn_capacity: capacity,

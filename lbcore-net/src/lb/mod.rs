@@ -94,7 +94,7 @@ impl Default for Settings {
 const HUGE_PAGE_TABLE_MIN_BYTES: usize = 8 * 1024 * 1024;
 
 /// The balancer, with a large connection table in memory the kernel backs with 2 MiB pages
-/// (BENCHMARKS.md, tuning step 11: fewer TLB misses: 120 against 152 ns per packet at 1M flows).
+/// (BENCHMARKS.md, tuning step 11: fewer TLB misses: 105 against 129 ns per packet at 1M flows).
 /// The table and the service slots live as long as the process, as the daemon's one balancer
 /// does. Where the mapping fails the table comes from the allocator.
 fn balancer_in_huge_pages(config: BalancerConfig) -> Result<Balancer<'static>, String> {
