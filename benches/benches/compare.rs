@@ -16,7 +16,7 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use lbcore::balancer::{Frame, RxMeta, Service, Verdict};
+use lbcore::balancer::{Balancer, Frame, RxMeta, Service, Verdict};
 use lbcore::conn::Conn;
 use lbcore::sched::DestList;
 use lbcore::service::{Forward, Sched, TunnelType};
@@ -103,20 +103,8 @@ fn dr_vs_naive(c: &mut Criterion) {
                 black_box(&verdicts);
             })
         });
-        g.bench_function("ours_batch_prefetch", |b| {
-            b.iter(|| {
-                window = (window + 256) % pool;
-                lb.process_batch_prefetch(
-                    now,
-                    &mut frames[window..window + 256],
-                    &mut verdicts,
-                    &CpuPrefetch,
-                );
-                black_box(&verdicts);
-            })
-        });
-        if let Some(lb) = lb_huge.as_mut() {
-            g.bench_function("ours_batch_prefetch_huge_pages", |b| {
+        let mut prefetch_bench = |name: &str, lb: &mut Balancer<'_>| {
+            g.bench_function(name, |b| {
                 b.iter(|| {
                     window = (window + 256) % pool;
                     lb.process_batch_prefetch(
@@ -128,6 +116,10 @@ fn dr_vs_naive(c: &mut Criterion) {
                     black_box(&verdicts);
                 })
             });
+        };
+        prefetch_bench("ours_batch_prefetch", &mut lb);
+        if let Some(lb) = lb_huge.as_mut() {
+            prefetch_bench("ours_batch_prefetch_huge_pages", lb);
         }
         g.bench_function("naive", |b| {
             b.iter(|| {

@@ -1141,11 +1141,12 @@ impl<'a> Balancer<'a> {
         const GROUP: usize = 8;
         const STAGES: usize = 4;
         let n = frames.len().min(verdicts.len());
-        if self.conns.memory_bytes() <= STAGED_BATCH_MIN_TABLE_BYTES {
+        let table = self.conns.memory_bytes();
+        if table <= STAGED_BATCH_MIN_TABLE_BYTES {
             return self.process_batch(now, frames, verdicts);
         }
         let now = self.clamp_now(now);
-        let deep = self.conns.memory_bytes() > SECOND_PREFETCH_MIN_TABLE_BYTES;
+        let deep = table > SECOND_PREFETCH_MIN_TABLE_BYTES;
         // Group k lives in slot k % STAGES from its parse to its handling, three steps later.
         let mut pkts = [[Packet::EMPTY; GROUP]; STAGES];
         let mut parsed: [[Option<Classified>; GROUP]; STAGES] = [[None; GROUP]; STAGES];

@@ -68,6 +68,13 @@ pub enum Dir {
     Out = 1,
 }
 
+impl Dir {
+    /// The chain a node reference (`index << 1 | direction`) belongs to.
+    fn of_node(node: u32) -> Dir {
+        if node & 1 == 0 { Dir::In } else { Dir::Out }
+    }
+}
+
 /// One tracked connection or persistence template. Addresses are stored as 128-bit values,
 /// IPv4 as IPv4-mapped IPv6, so one comparison covers both families. Aligned to the 64-byte
 /// cache line, so that a lookup touches one line per entry: with only the 16-byte alignment of
@@ -424,7 +431,7 @@ impl<'a> ConnTable<'a> {
             steps -= 1;
             let (ci, cd) = (cur >> 1, cur & 1);
             let e = self.entries.get(ci as usize)?;
-            let dir = if cd == 0 { Dir::In } else { Dir::Out };
+            let dir = Dir::of_node(cur);
             if matches(e, dir) {
                 return Some((ci, dir));
             }
@@ -476,8 +483,7 @@ impl<'a> ConnTable<'a> {
     pub fn second_ref(&self, hash: u64, is_first: impl FnOnce(&Conn, Dir) -> bool) -> Option<&Conn> {
         let head = self.entries[self.bucket_of(hash)].head;
         let e = self.entries.get((head >> 1) as usize).filter(|_| head != NIL)?;
-        let dir = if head & 1 == 0 { Dir::In } else { Dir::Out };
-        if is_first(e, dir) {
+        if is_first(e, Dir::of_node(head)) {
             return None;
         }
         let next = e.next[(head & 1) as usize];
